@@ -1,0 +1,238 @@
+"""Execute the chapters with papermill and render the book with Jupyter Book 1.
+
+``python -m lpa_utils.book build [--profile full|smoke] [--only 03_word_alignment ...] [--no-render]``
+    Executes every ``notebooks/NN_*.ipynb`` in order (fresh kernel each, ``profile`` parameter injected),
+    into a staging copy of the book under ``_build/``, then renders it with Jupyter Book execution *off*, so the
+    HTML always shows what the current code computed in this run (nothing stale, nothing re-executed).
+    Full profile -> ``_build/html``; smoke profile -> ``_build/smoke/_build/html``.
+``python -m lpa_utils.book refresh-checked notebooks/NN_x.ipynb ...``
+    Runs the notebook in the smoke profile and stores in the *source* notebook only the outputs of the cells
+    tagged ``nbval-check-output`` (what nbval compares); every other output is stripped.
+``python -m lpa_utils.book strip notebooks/NN_x.ipynb ...``
+    Strips outputs except those of ``nbval-check-output`` cells (what is committed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .config import REPO_ROOT, resolve_profile
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+CHECK_TAG = "nbval-check-output"
+#: top-level files and folders copied into the staging book
+BOOK_FILES = ("_config.yml", "_toc.yml", "book")
+#: markers of a resource served from a CDN; the rendered book must contain none (offline, reproducible)
+CDN_MARKERS = ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com", "mathjax.org", "googleapis.com",
+               "polyfill.io", "thebe.", "binder", "colab.research.google.com")
+
+
+class ChapterFailed(RuntimeError):
+    """A notebook cell raised while executing a chapter."""
+
+
+def chapters(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The chapter notebooks in reading order (``NN_name.ipynb``, sorted by number)."""
+    return sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
+
+
+def build_paths(profile: str) -> dict[str, Path]:
+    """Folders of a build: ``root`` (staging ``src`` lives in it) and ``out`` (Jupyter Book's --path-output).
+
+    full: staging ``_build/src``, HTML ``_build/html``; smoke: staging ``_build/smoke/src``, HTML
+    ``_build/smoke/_build/html``.
+    """
+    root = REPO_ROOT / "_build" if profile == "full" else REPO_ROOT / "_build" / profile
+    out = REPO_ROOT if profile == "full" else root
+    return {"root": root, "src": root / "src", "out": out, "html": out / "_build" / "html"}
+
+
+def _fmt(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{seconds:.1f}s"
+
+
+def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | None = None, log_output: bool = False) -> float:
+    """Execute ``nb`` with papermill into ``out`` (cwd = the notebooks folder); returns the wall time in s.
+
+    Raises :class:`ChapterFailed` naming the notebook, the failing cell and the error.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    params = {"profile": profile, **(parameters or {})}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    env_profile = os.environ.get("LPA_PROFILE")
+    os.environ["LPA_PROFILE"] = profile  # so helper processes started by the notebook agree
+    try:
+        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3", cwd=str(nb.parent),
+                            progress_bar=False, log_output=log_output, request_save_on_cell_execute=True)
+    except PapermillExecutionError as exc:
+        raise ChapterFailed(
+            f"{nb.name}: cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}\n"
+            f"  the partly executed notebook is {out}"
+        ) from None
+    finally:
+        if env_profile is None:
+            os.environ.pop("LPA_PROFILE", None)
+        else:
+            os.environ["LPA_PROFILE"] = env_profile
+    return time.perf_counter() - t0
+
+
+def _stage(src: Path) -> None:
+    """Copy the book's prose, config and local MathJax into the staging folder ``src``."""
+    import jupyter_server_mathjax
+
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    for name in BOOK_FILES:
+        p = REPO_ROOT / name
+        (shutil.copytree if p.is_dir() else shutil.copy2)(p, src / name)
+    mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
+    shutil.copytree(mathjax, src / "_extra" / "mathjax")
+
+
+def render(src: Path, output_root: Path, profile: str = "full") -> Path:
+    """Run ``jupyter-book build`` on the staged ``src`` (warnings are errors); returns the html folder."""
+    from .report import write_generated_pages
+
+    write_generated_pages(src / "book" / "_generated", profile)
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(output_root),
+           "-W", "--keep-going", "-q"]
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-6000:])
+        raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}); see the messages above")
+    html = output_root / "_build" / "html"
+    check_no_cdn(html)
+    return html
+
+
+def check_no_cdn(html: Path) -> None:
+    """Raise if any rendered page loads a script, style or font from a CDN."""
+    offenders = []
+    for page in html.rglob("*.html"):
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for marker in CDN_MARKERS:
+            if marker in text:
+                offenders.append(f"{page.relative_to(html)}: {marker}")
+    if offenders:
+        raise RuntimeError("the rendered book references a CDN:\n  " + "\n  ".join(offenders[:20]))
+
+
+def build(profile: str | None = None, only: list[str] | None = None, render_html: bool = True) -> Path:
+    """Execute the chapters (all, or ``only`` those stems) and render the book. Returns the html folder."""
+    profile = resolve_profile(profile)
+    paths = build_paths(profile)
+    t_start = time.perf_counter()
+    nbs = chapters()
+    if only:
+        nbs = [nb for nb in nbs if nb.stem in only or nb.name in only]
+    staging = paths["src"]
+    _stage(staging)
+    executed_dir = staging / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    print(f"==> executing {len(nbs)} chapters with papermill (profile={profile})", flush=True)
+    for i, nb in enumerate(nbs, 1):
+        print(f"[{i}/{len(nbs)}] {nb.name} ...", end=" ", flush=True)
+        try:
+            dt = execute_chapter(nb, executed_dir / nb.name, profile)
+        except ChapterFailed as exc:
+            print("FAILED", flush=True)
+            raise SystemExit(f"ERROR: chapter failed: {exc}") from None
+        print(f"done in {_fmt(dt)} (elapsed {_fmt(time.perf_counter() - t_start)})", flush=True)
+    for nb in chapters():  # chapters not executed this time still need a page: copy the source
+        if not (executed_dir / nb.name).exists():
+            shutil.copy2(nb, executed_dir / nb.name)
+    if not render_html:
+        return executed_dir
+    print("==> rendering the HTML book with Jupyter Book (execution off, warnings are errors)", flush=True)
+    html = render(staging, paths["out"], profile)
+    total = time.perf_counter() - t_start
+    print(f"==> the book is at {html / 'index.html'}  (total {_fmt(total)})", flush=True)
+    return html
+
+
+# -- committed notebooks: keep only the outputs nbval checks ---------------------------------------------
+
+def _is_checked(cell) -> bool:
+    return CHECK_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def strip(nb_path: Path, executed=None) -> None:
+    """Rewrite ``nb_path`` keeping outputs only of ``nbval-check-output`` cells (taken from ``executed``)."""
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    ex_cells = None
+    if executed is not None:
+        ex_cells = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        if len(ex_cells) != len(nb.cells):
+            raise RuntimeError(f"{nb_path}: executed copy has {len(ex_cells)} cells, source {len(nb.cells)}")
+    for i, cell in enumerate(nb.cells):
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type != "code":
+            continue
+        if _is_checked(cell) and ex_cells is not None:
+            cell.outputs = ex_cells[i].outputs
+            cell.execution_count = ex_cells[i].execution_count
+        elif not _is_checked(cell):
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("papermill", None)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (lpa)", "language": "python"}
+    nbformat.write(nb, str(nb_path))
+
+
+def refresh_checked(nb_path: Path) -> None:
+    """Execute ``nb_path`` in the smoke profile and store the checked cells' outputs in the source."""
+    import nbformat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / nb_path.name
+        print(f"executing {nb_path.name} (smoke) ...", flush=True)
+        dt = execute_chapter(nb_path, out, "smoke")
+        strip(nb_path, nbformat.read(str(out), as_version=4))
+        print(f"{nb_path}: checked outputs refreshed ({_fmt(dt)})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lpa_utils.book", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="execute the chapters and render the HTML book")
+    b.add_argument("--profile", default=None, choices=["full", "smoke"])
+    b.add_argument("--only", nargs="*", help="execute only these chapters (stems); the others show their sources")
+    b.add_argument("--no-render", action="store_true", help="execute only, do not run Jupyter Book")
+    r = sub.add_parser("refresh-checked", help="store fresh outputs of nbval-check-output cells")
+    r.add_argument("notebooks", nargs="+", type=Path)
+    s = sub.add_parser("strip", help="strip outputs except nbval-check-output cells")
+    s.add_argument("notebooks", nargs="+", type=Path)
+    args = ap.parse_args(argv)
+    if args.cmd == "build":
+        build(args.profile, args.only, render_html=not args.no_render)
+    elif args.cmd == "refresh-checked":
+        for nb in args.notebooks:
+            try:
+                refresh_checked(nb.resolve())
+            except ChapterFailed as exc:
+                raise SystemExit(f"ERROR: {exc}") from None
+    elif args.cmd == "strip":
+        for nb in args.notebooks:
+            strip(nb.resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
