@@ -1,0 +1,141 @@
+"""Pages generated at build time from the data registry and ``book/results/*.json``.
+
+The book's prose pages include these files (``book/_generated/*.inc``), so that every number on a page comes
+from the run that built it, never typed by hand. :func:`write_generated_pages` is called by
+``lpa_utils.book`` on the staged copy of the book before Jupyter Book renders it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .config import REPO_ROOT, results_dir
+
+CHAPTERS = ("01_manifolds", "02_lle_weights", "03_word_alignment", "04_nli_regularisation",
+            "05_adversarial_autoencoder")
+
+
+def load_all(profile: str = "full", directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """All results documents of ``profile`` found in ``directory`` (default ``book/results``), by chapter."""
+    d = Path(directory) if directory is not None else results_dir()
+    suffix = ".json" if profile == "full" else f".{profile}.json"
+    docs = {}
+    for p in sorted(d.glob(f"*{suffix}")):
+        stem = p.name[: -len(suffix)]
+        if profile == "full" and "." in stem:
+            continue  # a <stem>.smoke.json seen from the full profile
+        docs[stem] = json.loads(p.read_text(encoding="utf-8"))
+    return docs
+
+
+def md_table(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
+    """A Markdown (pipe) table of ``df`` (index dropped), numbers formatted with ``floatfmt``."""
+    if df.empty:
+        return "*(no rows)*\n"
+
+    def fmt(v: Any) -> str:
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            return ""
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def datasets_markdown() -> str:
+    """The table of datasets (name, source, rows/dims, licence, chapters) from the data registry."""
+    try:
+        from .data import DATASETS
+    except Exception as exc:  # the data layer must import; say why if not
+        return f"*The data registry could not be read: {exc}*\n"
+    rows = []
+    for name, ds in DATASETS.items():
+        get = (lambda k, default="": getattr(ds, k, None) if not isinstance(ds, dict) else ds.get(k, default))
+        rows.append({
+            "name": name,
+            "what": get("description") or "",
+            "source": get("source") or "",
+            "rows x dims": get("shape") or get("size") or "",
+            "licence": get("licence") or get("license") or "",
+            "offline default": "yes" if get("offline", True) else "no (download)",
+        })
+    return md_table(pd.DataFrame(rows))
+
+
+def chapter_timing_markdown(profile: str) -> str:
+    """Wall time of each chapter in this build, from the results files."""
+    docs = load_all(profile)
+    rows = [{"chapter": ch, "profile": docs[ch].get("profile"), "wall time (s)": docs[ch].get("wall_time_s"),
+             "finished (UTC)": docs[ch].get("finished")} for ch in CHAPTERS if ch in docs]
+    missing = [ch for ch in CHAPTERS if ch not in docs]
+    out = md_table(pd.DataFrame(rows), floatfmt=".1f")
+    if missing:
+        out += "\nNo results file in this build for: " + ", ".join(missing) + ".\n"
+    return out
+
+
+def records_markdown(profile: str) -> str:
+    """Every record of every chapter: quantity, data, method, mean +- std (runs), the paper's figure."""
+    docs = load_all(profile)
+    parts = []
+    for ch in CHAPTERS:
+        if ch not in docs:
+            parts.append(f"### {ch}\n\n*No results file in this build.*\n")
+            continue
+        recs = pd.DataFrame(docs[ch].get("records", []))
+        if recs.empty:
+            parts.append(f"### {ch}\n\n*No records.*\n")
+            continue
+        recs["ours"] = [
+            f"{m:.4g}" + (f" ± {s:.2g}" if r > 1 else "") + f" ({r} run{'s' if r > 1 else ''})"
+            for m, s, r in zip(recs["mean"], recs["std"], recs["runs"])
+        ]
+        cols = [c for c in ["quantity", "data", "method", "ours", "paper", "paper_ref"] if c in recs]
+        parts.append(f"### {ch}\n\n" + md_table(recs[cols]))
+    return "\n".join(parts)
+
+
+def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
+    """Write the ``.inc`` files the prose pages include; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = {
+        "datasets.inc": datasets_markdown(),
+        "timings.inc": chapter_timing_markdown(profile),
+        "records.inc": records_markdown(profile),
+        "profile.inc": f"This build ran the **{profile}** profile.\n",
+    }
+    try:
+        from .report_claims import claims_markdown  # the reproduction report (verdict per claim)
+
+        pages["claims.inc"] = claims_markdown(load_all(profile))
+    except ImportError:
+        pages["claims.inc"] = "## Results by chapter\n\n" + records_markdown(profile)
+    try:
+        from .bench import bench_markdown
+
+        pages["bench.inc"] = bench_markdown(profile)
+    except Exception as exc:  # noqa: BLE001 - the page says why instead of failing the build
+        pages["bench.inc"] = f"*No benchmark table in this build ({type(exc).__name__}: {exc}).*\n"
+    written = []
+    for name, text in pages.items():
+        p = out_dir / name
+        p.write_text(text, encoding="utf-8")
+        written.append(p)
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover - manual preview
+    import sys
+
+    prof = sys.argv[1] if len(sys.argv) > 1 else "full"
+    for p in write_generated_pages(REPO_ROOT / "_build" / "preview", prof):
+        print(p)

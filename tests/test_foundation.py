@@ -1,0 +1,134 @@
+"""The book's plumbing: results records, atomic writes, profiles, notebook hygiene, CDN detection."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+import yaml
+
+from lpa_utils import book, config, io, report, results
+
+
+def test_summarize_matches_numpy_sample_std():
+    vals = [0.31, 0.35, 0.29]
+    mean, std, n = results.summarize(vals)
+    assert n == 3
+    assert mean == pytest.approx(np.mean(vals))
+    assert std == pytest.approx(np.std(vals, ddof=1))
+    assert results.summarize([2.0]) == (2.0, 0.0, 1)
+    with pytest.raises(ValueError):
+        results.summarize([])
+
+
+def test_results_file_per_profile_and_clean_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("LPA_RESULTS_DIR", str(tmp_path))
+    full = results.Results("99_test", profile="full", params={"k": 10})
+    full.add("P@1", data="toy", method="MSE", values=[0.5, 0.7], paper=39.67, paper_ref="Table 1a")
+    full.add("coverage", data="toy", method="-", mean=float("nan"))
+    full.add_table("neighbours", [{"word": "windows", "rank": 1, "neighbour": "nt"}])
+    p = full.save()
+    assert p.name == "99_test.json"
+    doc = json.loads(p.read_text())
+    rec = doc["records"][0]
+    assert rec["mean"] == pytest.approx(0.6) and rec["runs"] == 2 and rec["paper"] == 39.67
+    assert doc["records"][1]["mean"] is None  # NaN is written as null, never as invalid JSON
+    assert doc["tables"]["neighbours"][0]["neighbour"] == "nt"
+    smoke = results.Results("99_test", profile="smoke")
+    smoke.add("x", data="d", method="m", mean=1.0)
+    assert smoke.save().name == "99_test.smoke.json"
+    assert results.load("99_test")["params"] == {"k": 10}
+    with pytest.raises(FileNotFoundError, match="98_missing"):
+        results.load("98_missing")
+    with pytest.raises(ValueError):
+        full.add("bad", data="d", method="m")
+
+
+def test_atomic_write_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "cache" / "vectors.npy"
+    with pytest.raises(RuntimeError):
+        with io.atomic_open(target, "wb") as fh:
+            fh.write(b"half")
+            raise RuntimeError("interrupted")
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+    io.write_json(target.with_suffix(".json"), {"a": np.float32(1.5), "b": np.arange(2)})
+    assert json.loads(target.with_suffix(".json").read_text()) == {"a": 1.5, "b": [0, 1]}
+
+
+def test_profile_and_device(monkeypatch):
+    monkeypatch.delenv("LPA_PROFILE", raising=False)
+    assert config.resolve_profile(None) == "full"
+    monkeypatch.setenv("LPA_PROFILE", "smoke")
+    assert config.resolve_profile(None) == "smoke"
+    assert config.resolve_profile("full") == "full"
+    with pytest.raises(ValueError, match="profile"):
+        config.resolve_profile("huge")
+    assert config.resolve_device("cpu").type == "cpu"
+
+
+def test_external_resources_detects_loads_not_links():
+    html = ('<script src="https://unpkg.com/thebe.js"></script><link rel="stylesheet" href="//cdn.x.org/a.css">'
+            '<a href="https://papermill.readthedocs.io">docs</a><script>const U = "https://unpkg.com/x";</script>'
+            '<img src="../_images/fig.png"><div style="background: url(https://fonts.example/f.woff)"></div>')
+    assert book.external_resources(html) == ["https://unpkg.com/thebe.js", "//cdn.x.org/a.css",
+                                             "https://fonts.example/f.woff"]
+
+
+def test_strip_keeps_only_checked_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    checked = nbformat.v4.new_code_cell("print(1)", metadata={"tags": [book.CHECK_TAG]})
+    other = nbformat.v4.new_code_cell("print(2)")
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), checked, other]
+    src = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, src)
+    executed = nbformat.v4.new_notebook()
+    out = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    executed.cells = [nbformat.v4.new_markdown_cell("# t"),
+                      nbformat.v4.new_code_cell("print(1)", outputs=out, execution_count=1),
+                      nbformat.v4.new_code_cell("print(2)", outputs=[nbformat.v4.new_output("stream", name="stdout", text="2\n")],
+                                                execution_count=2)]
+    book.strip(src, executed)
+    got = nbformat.read(src, as_version=4)
+    assert got.cells[1].outputs[0]["text"] == "1\n"
+    assert got.cells[2].outputs == [] and got.cells[2].execution_count is None
+
+
+def test_md_table_formats_and_escapes():
+    import pandas as pd
+
+    t = report.md_table(pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x|y", None]}))
+    assert t.splitlines()[0] == "| a | b |"
+    assert "1.23" in t and "x\\|y" in t
+
+
+# -- the committed notebooks -----------------------------------------------------------------------------
+
+NOTEBOOKS = book.chapters()
+
+
+def test_toc_lists_every_chapter_in_order():
+    toc = yaml.safe_load((config.REPO_ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("notebooks/")]
+    assert files == [f"notebooks/{nb.stem}" for nb in NOTEBOOKS]
+    assert [nb.stem for nb in NOTEBOOKS] == list(report.CHAPTERS)
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_hygiene(nb_path):
+    nb = nbformat.read(nb_path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("# ")
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters' (papermill)"
+    assert "profile = None" in params[0].source
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if book.CHECK_TAG in cell.metadata.get("tags", []):
+            assert cell.outputs, f"cell {i} is tagged {book.CHECK_TAG} but has no stored output to compare"
+        else:
+            assert not cell.outputs, f"cell {i} has committed outputs; run `python -m lpa_utils.book strip`"
+    assert any(book.CHECK_TAG in c.metadata.get("tags", []) for c in nb.cells), "no nbval-checked cell"
+    src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "Results(" in src and ".save()" in src, "the chapter must write book/results/<stem>.json"
