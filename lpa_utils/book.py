@@ -202,6 +202,13 @@ def build(profile: str | None = None, only: list[str] | None = None, render_html
             print("FAILED", flush=True)
             raise SystemExit(f"ERROR: chapter failed: {exc}") from None
         print(f"done in {_fmt(dt)} (elapsed {_fmt(time.perf_counter() - t_start)})", flush=True)
+    if not only:
+        print("==> benchmark of lpa_utils against reference implementations (python -m lpa_utils.bench)", flush=True)
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", "lpa_utils.bench"] + (["--quick"] if profile == "smoke" else [])
+        if subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "LPA_PROFILE": profile}).returncode != 0:
+            raise SystemExit("ERROR: the benchmark failed (python -m lpa_utils.bench); see the messages above")
+        print(f"    benchmark done in {_fmt(time.perf_counter() - t0)}", flush=True)
     for nb in chapters():  # chapters not executed this time still need a page: copy the source
         if not (executed_dir / nb.name).exists():
             shutil.copy2(nb, executed_dir / nb.name)

@@ -103,6 +103,21 @@ def records_markdown(profile: str) -> str:
     return "\n".join(parts)
 
 
+def bench_markdown(profile: str) -> str:
+    """The benchmark table (``book/results/bench[.smoke].json``, written by ``python -m lpa_utils.bench``)."""
+    docs = load_all(profile)
+    if "bench" not in docs:
+        return "*No benchmark results in this build (run `python -m lpa_utils.bench`).*\n"
+    doc = docs["bench"]
+    tables = doc.get("tables", {})
+    if tables:
+        name, rows = next(iter(tables.items()))
+        return md_table(pd.DataFrame(rows), floatfmt=".3g") + f"\nMeasured {doc.get('finished')} (UTC).\n"
+    recs = pd.DataFrame(doc.get("records", []))
+    cols = [c for c in ["quantity", "data", "method", "mean", "unit"] if c in recs]
+    return md_table(recs[cols]) + f"\nMeasured {doc.get('finished')} (UTC).\n"
+
+
 def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
     """Write the ``.inc`` files the prose pages include; returns their paths."""
     out_dir = Path(out_dir)
@@ -119,12 +134,7 @@ def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
         pages["claims.inc"] = claims_markdown(load_all(profile))
     except ImportError:
         pages["claims.inc"] = "## Results by chapter\n\n" + records_markdown(profile)
-    try:
-        from .bench import bench_markdown
-
-        pages["bench.inc"] = bench_markdown(profile)
-    except Exception as exc:  # noqa: BLE001 - the page says why instead of failing the build
-        pages["bench.inc"] = f"*No benchmark table in this build ({type(exc).__name__}: {exc}).*\n"
+    pages["bench.inc"] = bench_markdown(profile)
     written = []
     for name, text in pages.items():
         p = out_dir / name
