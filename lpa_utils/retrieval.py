@@ -1,0 +1,360 @@
+"""Word-translation retrieval and its evaluation: nearest neighbour, inverted softmax, CSLS; precision@k.
+
+Given mapped source vectors ``Q`` (the queries, e.g. ``aligner.transform(X)[rows]``) and target vectors ``T``
+(``aligner.transform_target(Y)``), every method scores all (query, target) pairs from the cosine similarity
+``S = cos(Q, T)`` and returns, per query, the best ``topk`` target rows:
+
+- ``"nn"``  nearest neighbour: ``score = S``.
+- ``"isf"`` inverted softmax (Smith et al. 2017): ``P(y | x) = exp(beta S_xy) / sum_{x'} exp(beta S_x'y)``, the sum
+  running over the source side (``src_ref``; by default the queries themselves), ``beta`` the inverse
+  temperature. Scores are the log-probabilities ``beta S_xy - logsumexp_x'(beta S_x'y)``.
+- ``"csls"`` cross-domain similarity local scaling (Conneau et al. 2017):
+  ``CSLS(x, y) = 2 S_xy - r_T(x) - r_S(y)``, ``r_T(x)`` the mean cosine of ``x`` to its ``k`` nearest targets,
+  ``r_S(y)`` the mean cosine of ``y`` to its ``k`` nearest mapped source vectors (``src_ref``; default the queries).
+
+Everything is computed in blocks of target rows (``batch_size``), so 1,500 queries against 200,000 targets in
+300 dimensions needs a few hundred MB, not the 1.2 GB of the full score matrix; per query only a running top-k
+is kept. ``r_T(x)`` is constant along a query's row and does not change its ranking, so CSLS needs one pass over
+the targets when ``src_ref`` is the query set (two when a separate ``src_ref`` is given: one for ``r_S``).
+
+:func:`evaluate_translation` implements the MUSE / VecMap protocol: test pairs with a word outside either
+vocabulary are dropped and counted, coverage is the share of test source words with at least one pair in both
+vocabularies, each source word is scored once, and a prediction is correct if it is any of its gold
+translations.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import resolve_device
+
+METHODS = ("nn", "csls", "isf")
+
+#: elements of one (queries x target-block) score block; 2**24 floats = 64 MB
+_BLOCK_ELEMENTS = 1 << 24
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _dev(device, *tensors) -> torch.device:
+    if device is not None:
+        return device if isinstance(device, torch.device) else resolve_device(device)
+    for t in tensors:
+        if isinstance(t, torch.Tensor):
+            return t.device
+    return torch.device("cpu")
+
+
+def _as_matrix(x, name: str, device: torch.device) -> torch.Tensor:
+    """NumPy / torch -> float32 (n, d) tensor on ``device``; clear errors for bad shapes and NaNs."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach().to(device=device, dtype=torch.float32)
+    else:
+        arr = np.asarray(x)
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"{name}: expected a numeric (n, d) array, got dtype {arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(device)
+    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).any(dim=1).sum())
+        raise ValueError(f"{name} has {bad} rows with NaN or infinite values")
+    return t
+
+
+def unit_rows(X: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Rows scaled to unit Euclidean length (all-zero rows stay zero). X: (n, d) -> (n, d)."""
+    return X / X.norm(dim=1, keepdim=True).clamp_min(eps)
+
+
+def _block_rows(n_rows: int, n_other: int, batch_size: int | None) -> int:
+    if batch_size is not None:
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        return int(batch_size)
+    return int(max(1, min(1 << 16, _BLOCK_ELEMENTS // max(1, n_other))))
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"retrieval method must be one of {METHODS}, got {method!r}")
+
+
+def _prepare(Q, T, src_ref, device):
+    dev = _dev(device, Q, T)
+    Qn = unit_rows(_as_matrix(Q, "queries Q", dev))
+    Tn = unit_rows(_as_matrix(T, "targets T", dev))
+    if Qn.shape[1] != Tn.shape[1]:
+        raise ValueError(f"queries have dimension {Qn.shape[1]} but targets have {Tn.shape[1]}: map the source "
+                         "into the target space first (aligner.transform / transform_target)")
+    Rn = None
+    if src_ref is not None:
+        Rn = unit_rows(_as_matrix(src_ref, "src_ref", dev))
+        if Rn.shape[1] != Qn.shape[1]:
+            raise ValueError(f"src_ref has dimension {Rn.shape[1]} but the queries have {Qn.shape[1]}")
+    return dev, Qn, Tn, Rn
+
+
+def _target_stat_vs_ref(Tn: torch.Tensor, Rn: torch.Tensor, method: str, k: int, beta: float,
+                        batch_size: int | None) -> torch.Tensor:
+    """Per target row: ``r_S(y)`` (CSLS, mean of the top-k cosines to ``Rn``) or ``logsumexp(beta cos)`` (isf).
+
+    Tn: (m, d), Rn: (n, d) unit rows -> (m,). Blocks of target rows against all of ``Rn``.
+    """
+    m = Tn.shape[0]
+    out = torch.empty(m, dtype=torch.float32, device=Tn.device)
+    b = _block_rows(m, Rn.shape[0], batch_size)
+    RnT = Rn.T.contiguous()
+    kk = min(k, Rn.shape[0])
+    for s in range(0, m, b):
+        S = Tn[s:s + b] @ RnT                                     # (b, n)
+        if method == "csls":
+            out[s:s + b] = S.topk(kk, dim=1).values.mean(1)
+        else:
+            out[s:s + b] = torch.logsumexp(beta * S, dim=1)
+    return out
+
+
+def _query_knn_mean(Qn: torch.Tensor, Tn: torch.Tensor, k: int, batch_size: int | None) -> torch.Tensor:
+    """``r_T(x)``: mean cosine of each query to its ``k`` nearest targets. (q, d), (m, d) -> (q,)."""
+    q, m = Qn.shape[0], Tn.shape[0]
+    kk = min(k, m)
+    b = _block_rows(m, q, batch_size)
+    best = torch.full((q, kk), -math.inf, device=Qn.device)
+    for s in range(0, m, b):
+        S = Qn @ Tn[s:s + b].T
+        best = torch.cat([best, S.topk(min(kk, S.shape[1]), dim=1).values], 1).topk(kk, dim=1).values
+    return best.mean(1)
+
+
+# ------------------------------------------------------------------------------------ full score matrices
+def nn_scores(Q, T, device=None) -> torch.Tensor:
+    """Cosine similarities ``S = cos(Q, T)``. Q: (q, d), T: (m, d) -> (q, m) torch (full matrix: small inputs)."""
+    _, Qn, Tn, _ = _prepare(Q, T, None, device)
+    return Qn @ Tn.T
+
+
+def csls_scores(Q, T, k: int = 10, src_ref=None, device=None) -> torch.Tensor:
+    """CSLS (Conneau et al. 2017): ``2 cos(x, y) - r_T(x) - r_S(y)``. Q: (q, d), T: (m, d) -> (q, m).
+
+    ``r_T(x)``: mean cosine of query ``x`` to its ``k`` nearest rows of ``T``; ``r_S(y)``: mean cosine of target
+    ``y`` to its ``k`` nearest rows of ``src_ref`` (n, d) (default: the queries ``Q``). ``k`` is capped at the
+    number of rows available. Full (q, m) matrix: for large inputs use :func:`translate`.
+    """
+    _check_k(k)
+    _, Qn, Tn, Rn = _prepare(Q, T, src_ref, device)
+    S = Qn @ Tn.T
+    r_t = S.topk(min(k, S.shape[1]), dim=1).values.mean(1)
+    if Rn is None:
+        r_s = S.topk(min(k, S.shape[0]), dim=0).values.mean(0)
+    else:
+        r_s = _target_stat_vs_ref(Tn, Rn, "csls", k, 0.0, None)
+    return 2 * S - r_t[:, None] - r_s[None, :]
+
+
+def inverted_softmax_scores(Q, T, beta: float = 10.0, src_ref=None, device=None) -> torch.Tensor:
+    """Inverted softmax (Smith et al. 2017), as log-probabilities. Q: (q, d), T: (m, d) -> (q, m).
+
+    ``log P(y | x) = beta cos(x, y) - log sum_{x' in src_ref} exp(beta cos(x', y))``: the softmax is normalised
+    over the source side (``src_ref`` (n, d), default the queries) for each target, which penalises "hub"
+    targets close to many source words. ``beta`` is the inverse temperature.
+    """
+    _, Qn, Tn, Rn = _prepare(Q, T, src_ref, device)
+    S = Qn @ Tn.T
+    logz = torch.logsumexp(beta * S, dim=0) if Rn is None else _target_stat_vs_ref(Tn, Rn, "isf", 0, beta, None)
+    return beta * S - logz[None, :]
+
+
+def _check_k(k: int) -> None:
+    if int(k) < 1:
+        raise ValueError(f"CSLS needs k >= 1 neighbours, got k={k}")
+
+
+# ------------------------------------------------------------------------------------------- translate
+def translate(Q, T, method: str = "csls", k: int = 10, topk: int = 10, batch_size: int | None = None,
+              beta: float = 10.0, src_ref=None, device=None, return_scores: bool = False, progress: bool = False):
+    """The ``topk`` best target rows for every query, best first, computed in blocks of targets.
+
+    Args:
+        Q: (q, d) mapped source vectors (queries).  T: (m, d) target vectors.  Cosine similarity throughout.
+        method: ``"nn"`` | ``"csls"`` | ``"isf"`` (inverted softmax); see the module docstring.
+        k: CSLS neighbourhood size (Conneau et al. use 10).
+        topk: how many candidates to return per query (capped at ``m``).
+        batch_size: target rows per block (default: a (q x block) block of 2**24 floats, 64 MB).
+        beta: inverse temperature of the inverted softmax.
+        src_ref: (n, d) mapped source vocabulary over which ``r_S`` (CSLS) or the softmax normaliser (isf) is
+            taken; ``None`` = the queries themselves (one pass; with ``src_ref`` a first pass computes the
+            per-target statistic against it).
+        device: where to compute; ``None`` = the device of ``Q`` if it is a tensor, else the CPU.
+        return_scores: also return the (q, topk) scores (for CSLS including the ``-r_T(x)`` term).
+
+    Returns:
+        (q, topk) int64 tensor of target rows (and the (q, topk) float32 scores if ``return_scores``).
+    """
+    _check_method(method)
+    if method == "csls":
+        _check_k(k)
+    dev, Qn, Tn, Rn = _prepare(Q, T, src_ref, device)
+    q, m = Qn.shape[0], Tn.shape[0]
+    kt = min(int(topk), m)
+    if kt < 1:
+        raise ValueError(f"topk must be >= 1, got {topk}")
+    col_stat = None
+    if Rn is not None and method != "nn":
+        col_stat = _target_stat_vs_ref(Tn, Rn, method, k, beta, batch_size)
+    b = _block_rows(m, q, batch_size)
+    best_v = torch.full((q, kt), -math.inf, device=dev)
+    best_i = torch.zeros((q, kt), dtype=torch.int64, device=dev)
+    r_t_best = torch.full((q, min(k, m)), -math.inf, device=dev) if (method == "csls" and return_scores) else None
+    starts = range(0, m, b)
+    if progress:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc=f"translate ({method})", leave=False)
+    for s in starts:
+        S = Qn @ Tn[s:s + b].T                                            # (q, b) cosines
+        if method == "nn":
+            score = S
+        elif method == "csls":
+            r_s = col_stat[s:s + b] if col_stat is not None else S.topk(min(k, q), dim=0).values.mean(0)
+            if r_t_best is not None:
+                r_t_best = torch.cat([r_t_best, S.topk(min(k, S.shape[1]), dim=1).values], 1).topk(
+                    r_t_best.shape[1], dim=1).values
+            score = S.sub_(0.5 * r_s[None, :])            # in place: ranks as 2 S - r_S (scores doubled below)
+        else:
+            score = S.mul_(beta)                            # in place: beta * S
+            logz = col_stat[s:s + b] if col_stat is not None else torch.logsumexp(score, dim=0)
+            score = score.sub_(logz[None, :])
+        bv, bi = score.topk(min(kt, score.shape[1]), dim=1)
+        cat_v = torch.cat([best_v, bv], 1)
+        cat_i = torch.cat([best_i, bi + s], 1)
+        best_v, pos = cat_v.topk(kt, dim=1)
+        best_i = cat_i.gather(1, pos)
+    if not return_scores:
+        return best_i
+    if method == "csls":
+        best_v = 2 * best_v
+        if r_t_best is not None:
+            best_v = best_v - r_t_best.mean(1, keepdim=True)
+    return best_i, best_v
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+def word_rows(vocabulary: Sequence[str], words: Sequence[str]) -> np.ndarray:
+    """Row of each of ``words`` in ``vocabulary`` (first occurrence), -1 if absent. Vectorised (pandas)."""
+    index = pd.Index(list(vocabulary))
+    if not index.is_unique:
+        index = index[~index.duplicated(keep="first")]
+        rows_of_unique = np.flatnonzero(~pd.Index(list(vocabulary)).duplicated(keep="first"))
+        pos = index.get_indexer(list(words))
+        return np.where(pos >= 0, rows_of_unique[np.clip(pos, 0, None)], -1).astype(np.int64)
+    return index.get_indexer(list(words)).astype(np.int64)
+
+
+def gold_table(src_words: Sequence[str], tgt_words: Sequence[str], pairs: pd.DataFrame, name: str = "test pairs"):
+    """Map a ["src", "tgt"] pair table onto vocabulary rows (MUSE / VecMap protocol).
+
+    Returns a dict: ``queries`` (n_q,) source rows, one per distinct in-vocabulary source word (first-seen order);
+    ``pair_query`` (p,) position of each kept pair's query; ``pair_tgt`` (p,) target row of each kept pair;
+    ``n_pairs`` kept (distinct) pairs, ``n_oov_pairs`` dropped pairs, ``n_oov_words`` source words with no
+    kept pair, ``coverage`` = n_queries / (n_queries + n_oov_words).
+    """
+    if not isinstance(pairs, pd.DataFrame) or not {"src", "tgt"} <= set(pairs.columns):
+        raise ValueError(f"{name}: expected a DataFrame with columns 'src' and 'tgt', got "
+                         f"{type(pairs).__name__} with columns {list(getattr(pairs, 'columns', []))}")
+    if len(pairs) == 0:
+        raise ValueError(f"{name}: no pairs to evaluate")
+    df = pairs[["src", "tgt"]].astype(str).drop_duplicates()
+    s_rows = word_rows(src_words, df["src"].tolist())
+    t_rows = word_rows(tgt_words, df["tgt"].tolist())
+    ok = (s_rows >= 0) & (t_rows >= 0)
+    kept_src = s_rows[ok]
+    src_all = df["src"].to_numpy()
+    all_words = pd.Index(pd.unique(src_all))
+    n_oov_words = int((~all_words.isin(src_all[ok])).sum())
+    pair_query, first = pd.factorize(kept_src)            # first-seen order: deterministic and readable
+    first = np.asarray(first)
+    n_q = len(first)
+    return {
+        "queries": first.astype(np.int64),
+        "pair_query": pair_query.astype(np.int64),
+        "pair_tgt": t_rows[ok].astype(np.int64),
+        "n_pairs": int(ok.sum()),
+        "n_oov_pairs": int((~ok).sum()),
+        "n_queries": n_q,
+        "n_oov_words": n_oov_words,
+        "coverage": n_q / (n_q + n_oov_words) if (n_q + n_oov_words) else float("nan"),
+    }
+
+
+def hits_at(top: torch.Tensor | np.ndarray, pair_query: np.ndarray, pair_tgt: np.ndarray) -> np.ndarray:
+    """(n_q, K) boolean: is the candidate at rank j of query i one of its gold targets? Vectorised.
+
+    top: (n_q, K) predicted target rows; pair_query, pair_tgt: (p,) gold pairs as (query position, target row).
+    """
+    top = top.cpu().numpy() if isinstance(top, torch.Tensor) else np.asarray(top)
+    match = top[pair_query] == pair_tgt[:, None]                               # (p, K)
+    hits = np.zeros(top.shape, dtype=np.int64)
+    np.add.at(hits, pair_query, match.astype(np.int64))
+    return hits > 0
+
+
+def evaluate_translation(mapped_src, tgt, src_words: Sequence[str], tgt_words: Sequence[str],
+                         test_pairs_df: pd.DataFrame, method: str = "csls", ks: Sequence[int] = (1, 5, 10),
+                         k: int = 10, beta: float = 10.0, src_ref="all", batch_size: int | None = None,
+                         device=None, return_predictions: bool = False) -> dict:
+    """Precision@k of word translation with the MUSE / VecMap protocol.
+
+    Args:
+        mapped_src: (n, d) source vocabulary in the shared space (``aligner.transform(X)``), rows = ``src_words``.
+        tgt: (m, d) target vocabulary in the shared space (``aligner.transform_target(Y)``), rows = ``tgt_words``.
+        test_pairs_df: DataFrame ["src", "tgt"]; several gold targets per source word allowed.
+        method: ``"csls"`` | ``"nn"`` | ``"isf"``; ``k`` the CSLS neighbourhood, ``beta`` the isf inverse temperature.
+        ks: the precisions to report.
+        src_ref: ``"all"`` (MUSE / VecMap: ``r_S`` / the softmax normaliser over the whole mapped source
+            vocabulary), ``"queries"`` (over the test source words only), or an (n', d) array.
+        return_predictions: also return ``"top"`` ((n_q, max ks) target rows) and ``"query_words"``.
+
+    Returns:
+        dict with ``"p@1"``, ``"p@5"``, ``"p@10"`` (fractions in [0, 1], one per ``ks``), ``"n_pairs"`` (test pairs
+        with both words in the vocabularies), ``"n_queries"`` (distinct source words scored), ``"n_oov_pairs"``
+        (pairs dropped), ``"n_oov_words"`` and ``"coverage"`` (n_queries / distinct test source words).
+    """
+    _check_method(method)
+    if len(src_words) != _nrows(mapped_src):
+        raise ValueError(f"mapped_src has {_nrows(mapped_src)} rows but src_words has {len(src_words)} words")
+    if len(tgt_words) != _nrows(tgt):
+        raise ValueError(f"tgt has {_nrows(tgt)} rows but tgt_words has {len(tgt_words)} words")
+    ks = tuple(int(x) for x in ks)
+    if not ks or min(ks) < 1:
+        raise ValueError(f"ks must be positive integers, got {ks}")
+    g = gold_table(src_words, tgt_words, test_pairs_df)
+    out = {f"p@{x}": float("nan") for x in ks}
+    out.update({kk: g[kk] for kk in ("n_pairs", "n_queries", "n_oov_pairs", "n_oov_words", "coverage")})
+    if g["n_queries"] == 0:
+        return out
+    dev = _dev(device, mapped_src, tgt)
+    S = _as_matrix(mapped_src, "mapped_src", dev)
+    Q = S[torch.as_tensor(g["queries"], device=dev)]
+    if isinstance(src_ref, str):
+        if src_ref not in ("all", "queries"):
+            raise ValueError(f"src_ref must be 'all', 'queries' or an array, got {src_ref!r}")
+        ref = S if src_ref == "all" else None
+    else:
+        ref = src_ref
+    top = translate(Q, tgt, method=method, k=k, topk=max(ks), batch_size=batch_size, beta=beta,
+                    src_ref=ref, device=dev)
+    hits = hits_at(top, g["pair_query"], g["pair_tgt"])
+    for x in ks:
+        out[f"p@{x}"] = float(hits[:, :x].any(axis=1).mean())
+    if return_predictions:
+        out["top"] = top.cpu().numpy()
+        out["query_words"] = np.asarray(src_words, dtype=object)[g["queries"]].tolist()
+    return out
+
+
+def _nrows(x) -> int:
+    return int(x.shape[0]) if hasattr(x, "shape") else len(x)

@@ -1,0 +1,163 @@
+"""lpa_utils.retrieval: NN / CSLS / inverted softmax against hand-worked cases and plain NumPy formulas,
+batched translation against the full score matrix, and the MUSE / VecMap evaluation protocol."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics.pairwise import cosine_similarity
+
+from lpa_utils.retrieval import (csls_scores, evaluate_translation, gold_table, hits_at, inverted_softmax_scores,
+                                 nn_scores, translate, word_rows)
+
+# ------------------------------------------------------------------------------------------- hand-worked
+Q2 = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+T3 = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)   # cos(Q, T) = [[1, .6, 0], [0, .8, 1]]
+
+
+def test_nn_scores_match_sklearn_cosine():
+    rng = np.random.default_rng(0)
+    Q, T = rng.normal(size=(7, 5)), rng.normal(size=(11, 5)) * 3
+    np.testing.assert_allclose(nn_scores(Q, T, device="cpu").numpy(), cosine_similarity(Q, T), atol=1e-6)
+
+
+def test_csls_hand_worked_k1_and_k2():
+    # k = 1: r_T = [1, 1]; r_S = [max(1, 0), max(.6, .8), max(0, 1)] = [1, .8, 1]
+    want1 = [[0.0, -0.6, -2.0], [-2.0, -0.2, 0.0]]
+    np.testing.assert_allclose(csls_scores(Q2, T3, k=1, device="cpu").numpy(), want1, atol=1e-6)
+    # k = 2: r_T = [(1+.6)/2, (1+.8)/2] = [.8, .9]; r_S = [.5, .7, .5]
+    want2 = [[0.7, -0.3, -1.3], [-1.4, 0.0, 0.6]]
+    np.testing.assert_allclose(csls_scores(Q2, T3, k=2, device="cpu").numpy(), want2, atol=1e-6)
+
+
+def test_csls_demotes_a_hub_that_nn_prefers():
+    # a "hub" target h at 0 degrees is the nearest neighbour of both queries (at -20 and +20 degrees, 20 degrees
+    # from h); their own targets sit at -/+ 45 degrees (25 degrees away). A third source word at 0 degrees (in
+    # src_ref) makes h a hub on the source side too, so CSLS (k = 1) sends each query to its own target.
+    deg = np.deg2rad
+    unit = lambda a: np.array([math.cos(deg(a)), math.sin(deg(a))], dtype=np.float32)  # noqa: E731
+    Q = np.stack([unit(-20), unit(20)])
+    T = np.stack([unit(0), unit(-45), unit(45)])
+    ref = np.stack([unit(-20), unit(20), unit(0)])
+    assert translate(Q, T, "nn", topk=1, device="cpu")[:, 0].tolist() == [0, 0]
+    # r_T(q) = cos 20; r_S(h) = 1, r_S(t1) = r_S(t2) = cos 25
+    # CSLS(q1, h) = 2 cos 20 - cos 20 - 1 = -0.0603 < CSLS(q1, t1) = 2 cos 25 - cos 20 - cos 25 = -0.0334
+    assert translate(Q, T, "csls", k=1, topk=1, src_ref=ref, device="cpu")[:, 0].tolist() == [1, 2]
+    s = csls_scores(Q, T, k=1, src_ref=ref, device="cpu").numpy()
+    c20, c25 = math.cos(deg(20)), math.cos(deg(25))
+    np.testing.assert_allclose(s[0, 0], c20 - 1, atol=1e-6)
+    np.testing.assert_allclose(s[0, 1], c25 - c20, atol=1e-6)
+
+
+def test_inverted_softmax_hand_worked_and_normalised_over_sources():
+    # beta = 1, Q = T = I: log P(t_j | q_i) = S_ij - log(e^1 + e^0)
+    got = inverted_softmax_scores(Q2, Q2, beta=1.0, device="cpu").numpy()
+    lz = math.log(math.e + 1.0)
+    np.testing.assert_allclose(got, [[1 - lz, -lz], [-lz, 1 - lz]], atol=1e-6)
+    # P(y | x) sums to one over the source side (the queries) for every target
+    rng = np.random.default_rng(1)
+    Q, T = rng.normal(size=(9, 4)), rng.normal(size=(6, 4))
+    p = np.exp(inverted_softmax_scores(Q, T, beta=7.0, device="cpu").numpy().astype(np.float64))
+    np.testing.assert_allclose(p.sum(0), np.ones(6), atol=1e-5)
+
+
+def _numpy_reference(Q, T, R, method, k, beta):
+    """Plain NumPy (float64) formulas, written independently of the torch code."""
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    Tn = T / np.linalg.norm(T, axis=1, keepdims=True)
+    Rn = Qn if R is None else R / np.linalg.norm(R, axis=1, keepdims=True)
+    S = Qn @ Tn.T
+    if method == "nn":
+        return S
+    SR = Rn @ Tn.T                                   # (n_ref, m)
+    if method == "csls":
+        r_t = np.sort(S, axis=1)[:, ::-1][:, :k].mean(1)
+        r_s = np.sort(SR, axis=0)[::-1][:k].mean(0)
+        return 2 * S - r_t[:, None] - r_s[None, :]
+    return beta * S - np.log(np.exp(beta * SR).sum(0))[None, :]
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf"])
+@pytest.mark.parametrize("with_ref", [False, True])
+def test_full_scores_and_batched_translate_match_numpy(method, with_ref):
+    rng = np.random.default_rng(2)
+    Q, T = rng.normal(size=(40, 16)), rng.normal(size=(530, 16))
+    R = np.vstack([Q, rng.normal(size=(90, 16))]) if with_ref else None
+    want = _numpy_reference(Q, T, R, method, k=10, beta=12.0)
+    fn = {"nn": lambda: nn_scores(Q, T, device="cpu"),
+          "csls": lambda: csls_scores(Q, T, k=10, src_ref=R, device="cpu"),
+          "isf": lambda: inverted_softmax_scores(Q, T, beta=12.0, src_ref=R, device="cpu")}[method]
+    np.testing.assert_allclose(fn().numpy(), want, atol=2e-5)
+    # batched top-k (blocks of 37 targets, not dividing 530) equals the full matrix's top-k, scores included
+    top, sc = translate(Q, T, method, k=10, topk=5, batch_size=37, beta=12.0, src_ref=R, device="cpu",
+                        return_scores=True)
+    np.testing.assert_array_equal(top.numpy(), np.argsort(-want, axis=1, kind="stable")[:, :5])
+    np.testing.assert_allclose(sc.numpy(), np.take_along_axis(want, top.numpy(), 1), atol=2e-5)
+
+
+def test_translate_topk_capped_and_errors():
+    top = translate(Q2, T3, "nn", topk=10, device="cpu")
+    assert top.shape == (2, 3) and top[:, 0].tolist() == [0, 2]
+    with pytest.raises(ValueError, match="method"):
+        translate(Q2, T3, "cosine")
+    with pytest.raises(ValueError, match="dimension"):
+        translate(Q2, np.ones((3, 5)), "nn")
+    with pytest.raises(ValueError, match="NaN"):
+        translate(np.array([[np.nan, 1.0]]), T3, "nn")
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+def test_word_rows_first_occurrence_and_missing():
+    assert word_rows(["a", "b", "a", "c"], ["c", "a", "zz"]).tolist() == [3, 0, -1]
+    assert word_rows(["x", "y"], ["y", "x", "q"]).tolist() == [1, 0, -1]
+
+
+def test_evaluate_translation_muse_protocol_hand_worked():
+    src_words = ["a", "b", "c", "e"]
+    tgt_words = ["x", "y", "z"]
+    # mapped source vectors: a -> x, b -> y, c -> x (wrong: gold z), e -> z (not tested)
+    S = np.array([[1, 0, 0], [0, 1, 0], [0.9, 0, 0.1], [0, 0, 1]], dtype=np.float32)
+    T = np.eye(3, dtype=np.float32)
+    test = pd.DataFrame({"src": ["a", "b", "b", "c", "d", "a", "a"],
+                         "tgt": ["x", "z", "y", "z", "w", "q", "x"]})      # d: source OOV; q: target OOV; dup a-x
+    ev = evaluate_translation(S, T, src_words, tgt_words, test, method="nn", ks=(1, 2), device="cpu")
+    assert ev["n_pairs"] == 4                   # a-x, b-z, b-y, c-z (the duplicate a-x counted once)
+    assert ev["n_oov_pairs"] == 2               # d-w and a-q
+    assert ev["n_queries"] == 3 and ev["n_oov_words"] == 1
+    assert ev["coverage"] == pytest.approx(3 / 4)          # d has no pair in the vocabularies; a still counts
+    assert ev["p@1"] == pytest.approx(2 / 3)               # a right, b right (y is one of its golds), c wrong
+    assert ev["p@2"] == pytest.approx(1.0)                 # c's second candidate is z
+    ev2 = evaluate_translation(S, T, src_words, tgt_words, test, method="nn", ks=(1,), device="cpu",
+                               return_predictions=True)
+    assert ev2["query_words"] == ["a", "b", "c"] and ev2["top"][:, 0].tolist() == [0, 1, 0]
+
+
+def test_gold_table_and_hits():
+    g = gold_table(["a", "b"], ["x", "y"], pd.DataFrame({"src": ["b", "a", "b"], "tgt": ["x", "y", "y"]}))
+    assert g["queries"].tolist() == [1, 0] and g["pair_query"].tolist() == [0, 1, 0]
+    hits = hits_at(np.array([[1, 0], [0, 1]]), g["pair_query"], g["pair_tgt"])
+    assert hits.tolist() == [[True, True], [False, True]]
+
+
+def test_evaluate_translation_bad_input():
+    with pytest.raises(ValueError, match="src_words"):
+        evaluate_translation(np.ones((2, 2)), np.ones((2, 2)), ["a"], ["x", "y"], pd.DataFrame({"src": ["a"],
+                                                                                                  "tgt": ["x"]}))
+    with pytest.raises(ValueError, match="columns 'src' and 'tgt'"):
+        evaluate_translation(np.ones((1, 2)), np.ones((1, 2)), ["a"], ["x"], pd.DataFrame({"s": ["a"]}))
+
+
+def test_evaluate_translation_all_oov_gives_nan_and_counts():
+    ev = evaluate_translation(np.ones((1, 2)), np.ones((1, 2)), ["a"], ["x"],
+                              pd.DataFrame({"src": ["b"], "tgt": ["x"]}), method="csls")
+    assert math.isnan(ev["p@1"]) and ev["n_oov_pairs"] == 1 and ev["coverage"] == 0.0
+
+
+def test_large_translate_runs_in_blocks_without_full_matrix():
+    # 64 x 20,000 with blocks of 1,000 targets: same answer as one block
+    g = torch.Generator().manual_seed(0)
+    Q, T = torch.randn(64, 32, generator=g), torch.randn(20000, 32, generator=g)
+    a = translate(Q, T, "csls", topk=3, batch_size=1000)
+    b = translate(Q, T, "csls", topk=3, batch_size=20000)
+    assert torch.equal(a, b)
