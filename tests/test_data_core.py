@@ -252,3 +252,13 @@ def test_glove_mean_reference():
     emb = D.Embeddings(["the", "cat", "sat", "."], np.array([[1, 0], [0, 2], [4, 4], [9, 9]], np.float32))
     X = E.glove_mean(["The cat.", "unknown words", "cat cat sat"], emb)
     np.testing.assert_allclose(X, [[10 / 3, 11 / 3], [0, 0], [4 / 3, 8 / 3]], rtol=1e-6)
+
+
+def test_cli_info_and_fetch_errors(capsys):
+    from lpa_utils.data.__main__ import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "glove-en-50d" in out and "needs network" in out and "built on first use" in out
+    assert main(["fetch", "no-such-dataset"]) == 2
+    assert "unknown dataset 'no-such-dataset'" in capsys.readouterr().err

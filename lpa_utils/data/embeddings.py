@@ -10,7 +10,6 @@ import io
 import json
 import os
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 

