@@ -208,7 +208,10 @@ def build(profile: str | None = None, only: list[str] | None = None, render_html
         cmd = [sys.executable, "-m", "lpa_utils.bench"] + (["--quick"] if profile == "smoke" else [])
         if subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "LPA_PROFILE": profile}).returncode != 0:
             raise SystemExit("ERROR: the benchmark failed (python -m lpa_utils.bench); see the messages above")
-        print(f"    benchmark done in {_fmt(time.perf_counter() - t0)}", flush=True)
+        cmd = [sys.executable, "-m", "lpa_utils.scaling"] + (["--quick"] if profile == "smoke" else [])
+        if subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "LPA_PROFILE": profile}).returncode != 0:
+            raise SystemExit("ERROR: the scaling measurement failed (python -m lpa_utils.scaling)")
+        print(f"    benchmark and scaling done in {_fmt(time.perf_counter() - t0)}", flush=True)
     for nb in chapters():  # chapters not executed this time still need a page: copy the source
         if not (executed_dir / nb.name).exists():
             shutil.copy2(nb, executed_dir / nb.name)

@@ -111,6 +111,44 @@ def bench_markdown(profile: str) -> str:
     return md_table(recs[cols]) + f"\nMeasured {doc.get('finished')} (UTC).\n"
 
 
+def data_cost_markdown() -> str:
+    """First-fetch time and disk use of the data cache (from ``<cache>/fetch-log.json`` and the cache itself)."""
+    from .data import sources as S
+    from .data.fetch import fetch_log
+
+    log = fetch_log()
+    disk = S.dir_size(S.data_dir()) / 1e6
+    lines = [f"The data cache `{S.data_dir().name}/` holds **{disk:,.0f} MB** now "
+             f"(downloads {S.dir_size(S.downloads_dir()) / 1e6:,.0f} MB)."]
+    first = [e for e in log if e.get("first_fetch")]
+    if first:
+        e = first[-1]
+        lines.append(f"The last first-time fetch of every offline default took **{e['seconds']:.0f} s** "
+                     f"({e['finished']}, {e.get('cpus')} CPUs) and left {e['disk_mb']:,.0f} MB.")
+    if log:
+        lines.append("")
+        lines.append(md_table(pd.DataFrame([{**e, "prepared": len(e["prepared"])} for e in log[-8:]]),
+                              floatfmt=".1f"))
+    else:
+        lines.append("No fetch has been recorded in this cache (it was prepared before fetches were logged).")
+    return "\n".join(lines) + "\n"
+
+
+def scaling_markdown(profile: str, out_dir: Path) -> str:
+    """The scaling plot (written next to the generated pages) and its table."""
+    docs = load_all(profile)
+    if "scaling" not in docs:
+        return "*No scaling measurements in this build (run `python -m lpa_utils.scaling`).*\n"
+    from .scaling import plot
+
+    df = pd.DataFrame(docs["scaling"]["tables"]["scaling"])
+    plot(df, out_dir / "scaling.png")
+    wide = df.pivot_table(index=["task", "size label"], columns="size", values="seconds").reset_index()
+    wide.columns = [str(c) for c in wide.columns]
+    return ("```{figure} _generated/scaling.png\n:alt: seconds against size for each task\n\nSeconds (best of 2) "
+            "against size on a log-log scale, measured in this build.\n```\n\n" + md_table(wide, ".3g"))
+
+
 def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
     """Write the ``.inc`` files the prose pages include; returns their paths."""
     out_dir = Path(out_dir)
@@ -128,6 +166,8 @@ def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
     except ImportError:
         pages["claims.inc"] = "## Results by chapter\n\n" + records_markdown(profile)
     pages["bench.inc"] = bench_markdown(profile)
+    pages["data_cost.inc"] = data_cost_markdown()
+    pages["scaling.inc"] = scaling_markdown(profile, out_dir)
     written = []
     for name, text in pages.items():
         p = out_dir / name

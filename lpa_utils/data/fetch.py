@@ -40,10 +40,38 @@ def fetch(names: Iterable[str] | None = None, force: bool = False, quiet: bool =
     for n in tqdm(todo, desc="fetch", unit="dataset", disable=quiet or len(todo) < 2):
         get(n).prepare(force=force, quiet=quiet)
         status[n] = "prepared"
+    seconds = time.perf_counter() - t0
+    disk_mb = S.dir_size(S.data_dir()) / 1e6
+    _log_fetch(todo, seconds, disk_mb, first=len(todo) == len(names) and not force)
     if not quiet:
-        print(f"prepared {len(todo)} dataset(s) in {time.perf_counter() - t0:.0f} s; "
-              f"cache: {S.data_dir()} ({S.dir_size(S.data_dir()) / 1e6:.0f} MB)")
+        print(f"prepared {len(todo)} dataset(s) in {seconds:.0f} s; cache: {S.data_dir()} ({disk_mb:.0f} MB)")
     return status
+
+
+def _log_fetch(prepared: list[str], seconds: float, disk_mb: float, first: bool) -> None:
+    """Append this fetch to ``<cache>/fetch-log.json`` (read by the book's Performance page)."""
+    import json
+    import os
+
+    from ..io import write_json
+
+    path = S.data_dir() / "fetch-log.json"
+    try:
+        log = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    except (OSError, json.JSONDecodeError):
+        log = []
+    log.append({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 1),
+                "prepared": prepared, "first_fetch": first, "disk_mb": round(disk_mb, 1),
+                "cpus": os.cpu_count()})
+    write_json(path, log)
+
+
+def fetch_log() -> list[dict]:
+    """The fetches recorded in ``<cache>/fetch-log.json`` (oldest first); empty if none."""
+    import json
+
+    path = S.data_dir() / "fetch-log.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
 
 
 def _rows(d, meta: dict) -> str:
