@@ -1,0 +1,938 @@
+"""Barone (2016): cross-lingual word-embedding maps without parallel data, by adversarial training.
+
+Paper: A. V. M. Barone, "Towards cross-lingual distributed representations without parallel text trained with
+adversarial autoencoders", RepL4NLP 2016 (``/work/shared/papers/aae-barone-2016.txt``). Released code (Theano):
+github.com/Avmb/clweadv, read for the details the paper leaves out (marked "released code" below).
+
+What is here
+------------
+- :func:`standardize` -- per-dimension standardisation of an embedding matrix (sklearn's ``StandardScaler``).
+- :func:`subsample_probs`, :class:`FrequencySampler` -- word sampling "according to their frequency in the
+  original corpora, adjusted to subsample frequent words, as in word2vec" (sec. 3).
+- :func:`random_orthogonal` -- a Haar-random (semi-)orthogonal matrix, the encoder's initialisation (sec. 3).
+- :class:`TiedAutoencoder` -- linear encoder G(f) = f W^T + b and decoder R(e) = e W + c with tied weights.
+- :class:`ResidualBlock`, :class:`ResNetDiscriminator` -- eq. (1): h_{t+1} = phi(W_t h_t) + h_t,
+  phi = batch-norm then leaky ReLU, dropout, T blocks of width k, a sigmoid output.
+- :func:`generator_loss`, :func:`discriminator_loss`, :func:`cosine_dissimilarity` -- the loss L_GR of sec. 2:
+  lambda_r L_r(f, R(G(f))) - lambda_a log D(G(f)) + lambda_c L_r(e, G(f)).
+- :class:`PlainGAN` -- the GAN of sec. 2, steps 1-6 (Fig. 1), which collapses.
+- :class:`AdversarialAutoencoder` -- the AAE of sec. 2 / Fig. 2 with two discriminators (one trains the
+  encoder, one only monitors).
+- Diagnostics and inspection: :func:`mean_pairwise_cosine`, :func:`distinct_nearest`, :func:`ten_best`,
+  :func:`mutual_nn_pairs`, :func:`procrustes_refine` (MUSE-style refinement, beyond the paper).
+- The chapter's experiments: :func:`synthetic_pair` (an exactly rotated copy, where a perfect map exists),
+  :func:`load_pair` (two monolingual spaces + the evaluation dictionary via ``lpa_utils.data``; letters-only words,
+  :func:`wordfreq_counts` where the vectors have no counts, :func:`pca_reduce` when the dimensions differ),
+  :func:`frequent_words`, :func:`compare_maps` (P@k of random / AAE / refined / supervised Procrustes maps).
+
+Both models follow the aligner interface of ``lpa_utils.align`` where it makes sense: ``fit(X, Y, ...)`` (no
+pairs: nothing bilingual is used in training), ``transform(X)`` maps raw source vectors into the standardised
+target space, ``transform_target(Y)`` standardises raw target vectors, so retrieval compares
+``transform(X)`` with ``transform_target(Y)``.
+
+Determinism: every random draw (initialisation, word sampling, dropout) happens under ``seed`` inside
+``torch.random.fork_rng``, so the global RNG state is neither used nor changed, and a rerun on the CPU gives
+bit-identical numbers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import resolve_device
+
+__all__ = [
+    "standardize", "subsample_probs", "FrequencySampler", "random_orthogonal", "TiedAutoencoder",
+    "ResidualBlock", "ResNetDiscriminator", "MLPGenerator", "cosine_dissimilarity", "generator_loss",
+    "discriminator_loss", "AAEConfig", "PlainGAN", "AdversarialAutoencoder", "mean_pairwise_cosine",
+    "distinct_nearest", "ten_best", "ten_best_wide", "mutual_nn_pairs", "procrustes_refine", "zipf_counts",
+    "wordfreq_counts", "alphabetic_rows", "pca_reduce", "SyntheticPair", "synthetic_pair", "LanguagePair",
+    "load_pair", "frequent_words", "compare_maps",
+]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# input checks and small helpers
+# --------------------------------------------------------------------------------------------------------------
+def _matrix(X, name: str, device=None, min_rows: int = 1) -> torch.Tensor:
+    """``X`` (n, d) array/tensor -> float32 torch tensor on ``device``; clear errors for bad shapes/values."""
+    t = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    if t.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D matrix (n, d), got shape {tuple(t.shape)}")
+    if t.shape[0] < min_rows or t.shape[1] < 1:
+        raise ValueError(f"{name}: needs at least {min_rows} row(s) and 1 column, got shape {tuple(t.shape)}")
+    t = t.to(device=device if device is not None else t.device, dtype=torch.float32)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: contains NaN or infinite values; clean the embedding file first")
+    return t
+
+
+def _fork_devices(device: torch.device) -> list:
+    return [device] if device.type == "cuda" else []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# data preparation: standardisation and frequency sampling
+# --------------------------------------------------------------------------------------------------------------
+def standardize(X, eps: float = 1e-8, device=None):
+    """Standardise every dimension to mean 0, standard deviation 1 (released code: sklearn ``StandardScaler``).
+
+    X: (n, d). Returns ``(Z, mean, std)``: Z (n, d) float32 torch on ``device``; mean, std (d,) with the
+    population standard deviation (ddof = 0); dimensions with std < eps are left unscaled (std set to 1).
+    """
+    t = _matrix(X, "standardize(X)", resolve_device(device) if device is not None else None, min_rows=2)
+    mean = t.mean(0)
+    std = t.std(0, unbiased=False)
+    std = torch.where(std < eps, torch.ones_like(std), std)
+    return (t - mean) / std, mean, std
+
+
+def zipf_counts(n: int, total: float = 1e9) -> np.ndarray:
+    """Pseudo corpus counts (n,) int64 from Zipf's law, c_r ~ total / (r * H_n), for vocabularies given in
+    frequency order without counts (e.g. GloVe, spaCy's fastText). A fallback; real counts are better."""
+    if n < 1:
+        raise ValueError(f"zipf_counts: n must be >= 1, got {n}")
+    r = np.arange(1, n + 1, dtype=np.float64)
+    harmonic = np.sum(1.0 / r)
+    return np.maximum(1, np.round(total / (r * harmonic))).astype(np.int64)
+
+
+def wordfreq_counts(words: Sequence[str], lang: str, total: float = 1e9) -> np.ndarray:
+    """Corpus-like counts (n,) int64 for ``words`` from ``wordfreq``'s large frequency list of ``lang``
+    (Speer et al., wordfreq 3.x: Wikipedia, subtitles, news, books, web, ...), scaled to ``total`` tokens.
+
+    For vocabularies shipped without counts (GloVe, spaCy's fastText). Words wordfreq does not know get the
+    smallest frequency it gives to any word of ``words`` (at least 1 count). Vectorised via a pandas map.
+    """
+    import wordfreq
+
+    try:
+        freqs = wordfreq.get_frequency_dict(lang, wordlist="large")
+    except (LookupError, ValueError) as exc:
+        raise ValueError(f"wordfreq_counts: wordfreq has no 'large' list for language {lang!r}") from exc
+    f = pd.Series(list(words), dtype=object).map(freqs).astype(float).to_numpy()
+    floor = np.nanmin(f) if np.isfinite(f).any() else 1.0 / total
+    f = np.where(np.isfinite(f), f, floor)
+    return np.maximum(1, np.round(f * total)).astype(np.int64)
+
+
+def alphabetic_rows(words: Sequence[str], max_words: int | None = None) -> np.ndarray:
+    """Rows (in the given, frequency, order) of the words made of letters only (Unicode; no digits, punctuation
+    or markup such as ``</s>``), at most ``max_words`` of them. words (n,) -> (m,) int64."""
+    w = pd.Series(list(words), dtype=object).astype(str)
+    rows = np.flatnonzero(w.str.fullmatch(r"[^\W\d_]+").to_numpy())
+    return rows[:max_words] if max_words is not None else rows
+
+
+def pca_reduce(Y, n_components: int):
+    """Project Y (n, d) on its first ``n_components`` principal axes: centre, eigen-decompose the (d, d)
+    covariance in float64 (cheap for d = 300, unlike an SVD of the n x d matrix), axes by decreasing variance,
+    each axis signed so that its largest-magnitude loading is positive (deterministic; equals scikit-learn's
+    ``PCA`` up to the sign of each axis). Used to bring a 300d target space to the source dimension.
+    Returns ``(Y_reduced (n, n_components) float32 np.ndarray, explained_variance_ratio (n_components,))``."""
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim != 2 or not 1 <= n_components <= min(Y.shape):
+        raise ValueError(f"pca_reduce: need a 2-D matrix and 1 <= n_components <= min(n, d), "
+                         f"got shape {Y.shape} and n_components={n_components}")
+    Yc = Y - Y.mean(0)
+    evals, evecs = np.linalg.eigh(Yc.T @ Yc / (len(Y) - 1))
+    order = np.argsort(evals)[::-1][:n_components]
+    V = evecs[:, order]
+    V = V * np.sign(V[np.abs(V).argmax(0), np.arange(V.shape[1])])
+    return (Yc @ V).astype(np.float32), evals[order] / evals.sum()
+
+
+def subsample_probs(counts, threshold: float = 1e-3) -> np.ndarray:
+    """Sampling distribution over words: corpus frequency adjusted by word2vec's subsampling of frequent words.
+
+    With f_w = c_w / sum(c) and t = ``threshold``, word2vec keeps an occurrence of w with probability
+    ``keep_w = min(1, (sqrt(f_w / t) + 1) * t / f_w)`` (Mikolov et al. 2013, as in the word2vec C code).
+    Sampling a word "according to its frequency, adjusted to subsample frequent words" (Barone sec. 3) then has
+    probability ``p_w ~ c_w * keep_w``: rare words keep p_w ~ c_w, frequent ones get p_w ~ sqrt(c_w t N) + tN.
+
+    (The released code applies ``max(keep, 1)`` instead of ``min``, which boosts rare words rather than damping
+    frequent ones; we follow word2vec, as the paper says.)
+
+    counts: (n,) positive numbers. Returns (n,) float64, non-negative, summing to 1.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 1 or c.size == 0:
+        raise ValueError(f"subsample_probs: counts must be a non-empty 1-D array, got shape {c.shape}")
+    if not np.all(np.isfinite(c)) or np.any(c <= 0):
+        raise ValueError("subsample_probs: counts must be finite and > 0 (drop zero-count words first)")
+    if not threshold > 0:
+        raise ValueError(f"subsample_probs: threshold must be > 0, got {threshold}")
+    tn = threshold * c.sum()
+    keep = np.minimum(1.0, (np.sqrt(c / tn) + 1.0) * tn / c)
+    p = c * keep
+    return p / p.sum()
+
+
+class FrequencySampler:
+    """Draws word rows i.i.d. from :func:`subsample_probs` (step 1 / step 5 of sec. 2), with its own generator.
+
+    >>> s = FrequencySampler(np.array([100, 10, 1]), seed=0)
+    >>> s.sample(4).shape
+    torch.Size([4])
+    """
+
+    def __init__(self, counts, threshold: float = 1e-3, seed: int = 0, device=None):
+        self.device = resolve_device(device) if device is not None else torch.device("cpu")
+        self.probs = torch.as_tensor(subsample_probs(counts, threshold), dtype=torch.float64, device=self.device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(int(seed))
+
+    def sample(self, n: int) -> torch.Tensor:
+        """(n,) int64 row indices, drawn with replacement."""
+        return torch.multinomial(self.probs, int(n), replacement=True, generator=self.generator)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------------------------
+def random_orthogonal(d_out: int, d_in: int | None = None, seed: int | None = 0, generator=None, device=None):
+    """Haar-random (semi-)orthogonal matrix (d_out, d_in): QR of a Gaussian matrix with the signs of R's diagonal
+    folded into Q (Mezzadri 2007), so the draw is uniform on the orthogonal group. If d_out <= d_in the rows are
+    orthonormal (W W^T = I), else the columns (W^T W = I).
+    """
+    d_in = d_out if d_in is None else d_in
+    if d_out < 1 or d_in < 1:
+        raise ValueError(f"random_orthogonal: sizes must be >= 1, got ({d_out}, {d_in})")
+    dev = resolve_device(device) if device is not None else torch.device("cpu")
+    if generator is None:
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed(int(seed or 0))
+    big, small = max(d_out, d_in), min(d_out, d_in)
+    A = torch.randn(big, small, generator=generator, dtype=torch.float64, device=generator.device)
+    Q, R = torch.linalg.qr(A)                      # (big, small), orthonormal columns
+    signs = torch.sign(torch.diagonal(R))
+    signs[signs == 0] = 1.0
+    Q = Q * signs
+    W = Q if d_out >= d_in else Q.T
+    return W.to(device=dev, dtype=torch.float32).contiguous()
+
+
+class TiedAutoencoder(nn.Module):
+    """Linear encoder and decoder with tied matrices (Barone sec. 3, Fig. 2).
+
+    encode: G(f) = f W^T + b,  f: (n, d_src) -> (n, d_tgt)
+    decode: R(e) = e W + c,    e: (n, d_tgt) -> (n, d_src)      (decoder matrix = encoder matrix transposed)
+    W (d_tgt, d_src) starts as a random (semi-)orthogonal matrix; b (d_tgt,) and c (d_src,) start at zero.
+    """
+
+    def __init__(self, d_src: int, d_tgt: int | None = None, seed: int = 0):
+        super().__init__()
+        d_tgt = d_src if d_tgt is None else d_tgt
+        self.weight = nn.Parameter(random_orthogonal(d_tgt, d_src, seed=seed))
+        self.enc_bias = nn.Parameter(torch.zeros(d_tgt))
+        self.dec_bias = nn.Parameter(torch.zeros(d_src))
+
+    def encode(self, f: torch.Tensor) -> torch.Tensor:
+        return f @ self.weight.T + self.enc_bias
+
+    def decode(self, e: torch.Tensor) -> torch.Tensor:
+        return e @ self.weight + self.dec_bias
+
+    def forward(self, f: torch.Tensor):
+        """Returns ``(G(f), R(G(f)))``: (n, d_tgt), (n, d_src)."""
+        e = self.encode(f)
+        return e, self.decode(e)
+
+
+class MLPGenerator(nn.Module):
+    """Generator for the plain GAN of sec. 2 (released code ``emb_adversarial_2``: d -> 500 ReLU -> d)."""
+
+    def __init__(self, d_src: int, d_tgt: int | None = None, hidden: int = 500):
+        super().__init__()
+        d_tgt = d_src if d_tgt is None else d_tgt
+        self.net = nn.Sequential(nn.Linear(d_src, hidden), nn.ReLU(), nn.Linear(hidden, d_tgt))
+        for m in self.net:
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def encode(self, f: torch.Tensor) -> torch.Tensor:
+        return self.net(f)
+
+    def forward(self, f):
+        return self.encode(f)
+
+
+class _LinearGenerator(nn.Module):
+    """Linear generator G(f) = f W^T + b, W random orthogonal (the AAE's encoder without its decoder)."""
+
+    def __init__(self, d_src: int, d_tgt: int | None = None, seed: int = 0):
+        super().__init__()
+        d_tgt = d_src if d_tgt is None else d_tgt
+        self.weight = nn.Parameter(random_orthogonal(d_tgt, d_src, seed=seed))
+        self.bias = nn.Parameter(torch.zeros(d_tgt))
+
+    def encode(self, f):
+        return f @ self.weight.T + self.bias
+
+    def forward(self, f):
+        return self.encode(f)
+
+
+class ResidualBlock(nn.Module):
+    """One block of the discriminator, eq. (1): ``h_{t+1} = phi(W_t drop(h_t)) + h_t``.
+
+    phi = batch normalisation (with its own scale and shift) followed by leaky ReLU; no non-linearity on the
+    pass-through path. Dropout acts on the block input before W_t (released code). h: (n, k) -> (n, k).
+    """
+
+    def __init__(self, width: int, dropout: float = 0.0, negative_slope: float = 0.01):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.linear = nn.Linear(width, width, bias=False)      # batch norm's shift plays the bias
+        self.bn = nn.BatchNorm1d(width)
+        self.negative_slope = negative_slope
+        nn.init.xavier_uniform_(self.linear.weight, gain=nn.init.calculate_gain("leaky_relu", negative_slope))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.bn(self.linear(self.drop(h))), self.negative_slope) + h
+
+
+class ResNetDiscriminator(nn.Module):
+    """The discriminator of sec. 3: a residual network without convolutions.
+
+    x (n, d) -> [tanh, released code] -> dropout -> Linear(d, k) -> BN -> leaky ReLU -> T x ResidualBlock(k)
+    -> dropout -> Linear(k, 1) -> logit (n,). ``predict_proba`` applies the logistic sigmoid: the probability
+    that x is a true target embedding. Paper: k = 40, T = 10 (EN-IT), T = 4 (EN-DE); released code: dropout 0.3
+    in the blocks, 0.1 before the output, leaky ReLU slope 0.01, input squashed by tanh.
+    """
+
+    def __init__(self, d_in: int, width: int = 40, depth: int = 10, dropout: float = 0.3, in_dropout: float = 0.0,
+                 out_dropout: float = 0.1, negative_slope: float = 0.01, squash_input: bool = True):
+        super().__init__()
+        if width < 1 or depth < 0:
+            raise ValueError(f"ResNetDiscriminator: need width >= 1 and depth >= 0, got k={width}, T={depth}")
+        self.squash_input = squash_input
+        self.negative_slope = negative_slope
+        self.in_drop = nn.Dropout(in_dropout)
+        self.inp = nn.Linear(d_in, width, bias=False)
+        self.inp_bn = nn.BatchNorm1d(width)
+        nn.init.xavier_uniform_(self.inp.weight, gain=nn.init.calculate_gain("leaky_relu", negative_slope))
+        self.blocks = nn.ModuleList(ResidualBlock(width, dropout, negative_slope) for _ in range(depth))
+        self.out_drop = nn.Dropout(out_dropout)
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (n,) (before the sigmoid)."""
+        h = torch.tanh(x) if self.squash_input else x
+        h = F.leaky_relu(self.inp_bn(self.inp(self.in_drop(h))), self.negative_slope)
+        for block in self.blocks:
+            h = block(h)
+        return self.out(self.out_drop(h)).squeeze(-1)
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """P(x is a true target sample), (n,)."""
+        return torch.sigmoid(self(x))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# losses
+# --------------------------------------------------------------------------------------------------------------
+def cosine_dissimilarity(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """L_r(a, b) = mean_i (1 - cos(a_i, b_i)); a, b: (n, d) -> scalar (sec. 2, "cosine dissimilarity")."""
+    if a.shape != b.shape:
+        raise ValueError(f"cosine_dissimilarity: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
+    return (1.0 - F.cosine_similarity(a, b, dim=-1, eps=eps)).mean()
+
+
+def generator_loss(f: torch.Tensor, generated: torch.Tensor, reconstructed: torch.Tensor | None,
+                   target: torch.Tensor | None, fake_logits: torch.Tensor, lambda_r: float = 1.0,
+                   lambda_a: float = 1.0, lambda_c: float = 1.0) -> dict[str, torch.Tensor]:
+    """The encoder-decoder loss of sec. 2:
+
+        L_GR = lambda_r L_r(f, R(G(f))) - lambda_a mean log D(G(f)) + lambda_c L_r(e, G(f))
+
+    f: (n, d_src) source samples; generated = G(f): (n, d_tgt); reconstructed = R(G(f)): (n, d_src) or None
+    (plain GAN); target e: (n, d_tgt) true target samples, paired row by row with the generated ones as in the
+    released code (random pairs: this pulls G(f) towards the target cloud's direction), or None;
+    fake_logits: (n,) discriminator logits of G(f). -log sigmoid(l) is computed as softplus(-l) for stability.
+    Returns a dict of scalars: ``total``, ``recon``, ``adv``, ``cos`` (terms before weighting; 0 when absent).
+    """
+    zero = fake_logits.new_zeros(())
+    adv = F.softplus(-fake_logits).mean()
+    recon = cosine_dissimilarity(f, reconstructed) if reconstructed is not None else zero
+    cos = cosine_dissimilarity(target, generated) if target is not None else zero
+    total = lambda_r * recon + lambda_a * adv + lambda_c * cos
+    return {"total": total, "recon": recon, "adv": adv, "cos": cos}
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor):
+    """Binary cross-entropy of step 6 (true target samples = class 1, generated = class 0) and the accuracy.
+
+    real_logits (n,), fake_logits (m,) -> (loss scalar tensor, accuracy float) over all n + m samples.
+    """
+    logits = torch.cat([real_logits, fake_logits])
+    labels = torch.cat([torch.ones_like(real_logits), torch.zeros_like(fake_logits)])
+    loss = F.binary_cross_entropy_with_logits(logits, labels)
+    acc = ((logits >= 0).to(labels.dtype) == labels).float().mean()
+    return loss, float(acc)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# diagnostics
+# --------------------------------------------------------------------------------------------------------------
+def mean_pairwise_cosine(Z) -> float:
+    """Mean cosine over all ordered pairs i != j of the rows of Z (n, d), in O(n d):
+    with u_i = z_i / |z_i|, sum_{i != j} u_i.u_j = |sum_i u_i|^2 - n. Near 1 when the generator collapses
+    to a (near-)constant output (sec. 2); the target embeddings' own value is the reference."""
+    z = _matrix(Z, "mean_pairwise_cosine(Z)", min_rows=2).double()
+    u = F.normalize(z, dim=1)
+    n = u.shape[0]
+    s = u.sum(0)
+    return float(((s @ s) - (u * u).sum()) / (n * (n - 1)))
+
+
+def _translate():
+    try:
+        from .retrieval import translate
+    except ImportError as exc:  # pragma: no cover - the module lands separately
+        raise ImportError("lpa_utils.aae needs lpa_utils.retrieval.translate (see DEVELOPING.md)") from exc
+    return translate
+
+
+def distinct_nearest(mapped, target, batch_size: int = 4096) -> int:
+    """How many distinct target rows are the cosine nearest neighbour of at least one mapped source row.
+
+    mapped (q, d), target (m, d). A collapsed generator sends every word to the same few target words, so the
+    count falls towards 1; a good map gives a count close to min(q, m). Uses ``retrieval.translate(method="nn")``.
+    """
+    translate = _translate()
+    top = translate(mapped, target, method="nn", topk=1, batch_size=batch_size)
+    return int(torch.unique(torch.as_tensor(top)[:, 0]).numel())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class AAEConfig:
+    """Hyper-parameters (paper's values as defaults; "released code" where the paper is silent).
+
+    steps: training steps (one encoder-decoder update and one update of each discriminator per step);
+    half_batch: n, the source and the target sample size per step (released code 128);
+    width, depth: k and T of the ResNet discriminator; dropout / out_dropout: released code 0.3 / 0.1;
+    lr_gen / lr_disc: Adam learning rates (paper 1e-3 / 1e-2); lambda_r, lambda_a, lambda_c: all 1 (paper);
+    subsample: word2vec's threshold t; skip_rules: the released code's balancing (EMA of the training
+    discriminator's accuracy: below gen_skip_below the adversarial term is dropped from the encoder's update,
+    above disc_skip_above the discriminators are not updated); ema: the EMA rate (0.1);
+    log_every: history and diagnostics every this many steps (0: never); n_probe: number of most frequent
+    source words whose mapped vectors the collapse diagnostics look at; num_threads: torch CPU threads during
+    ``fit`` (restored afterwards; the matrices are tiny and more threads only spin on a busy machine; None: leave).
+    """
+
+    steps: int = 5000
+    half_batch: int = 128
+    width: int = 40
+    depth: int = 10
+    dropout: float = 0.3
+    out_dropout: float = 0.1
+    negative_slope: float = 0.01
+    squash_input: bool = True
+    lr_gen: float = 1e-3
+    lr_disc: float = 1e-2
+    lambda_r: float = 1.0
+    lambda_a: float = 1.0
+    lambda_c: float = 1.0
+    subsample: float = 1e-3
+    skip_rules: bool = True
+    gen_skip_below: float = 0.51
+    disc_skip_above: float = 0.99
+    ema: float = 0.1
+    log_every: int = 100
+    n_probe: int = 1000
+    num_threads: int | None = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _AdversarialMap:
+    """Shared machinery of :class:`PlainGAN` and :class:`AdversarialAutoencoder` (fit loop, transform)."""
+
+    kind = "?"
+
+    def __init__(self, config: AAEConfig | None = None, seed: int = 0, device=None, progress: bool = True,
+                 **overrides):
+        cfg = config if config is not None else AAEConfig()
+        if overrides:
+            bad = set(overrides) - set(AAEConfig.__dataclass_fields__)
+            if bad:
+                raise TypeError(f"unknown AAEConfig fields: {sorted(bad)}")
+            cfg = AAEConfig(**{**cfg.to_dict(), **overrides})
+        self.config = cfg
+        self.seed = int(seed)
+        self.device = resolve_device(device)
+        self.progress = progress
+
+    # -- to be defined by subclasses ------------------------------------------------------------------------
+    def _build_generator(self, d_src: int, d_tgt: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _n_discriminators(self) -> int:
+        return 1
+
+    # -- public API ---------------------------------------------------------------------------------------------
+    def fit(self, X, Y, counts_src=None, counts_tgt=None, probe: Sequence[int] | None = None, init=None):
+        """Train without any bilingual signal.
+
+        X: (n_s, d_s) raw source embeddings, Y: (n_t, d_t) raw target embeddings (both standardised here per
+        dimension); counts_src (n_s,), counts_tgt (n_t,): corpus counts for frequency sampling (``None``: Zipf
+        pseudo-counts by row order, see :func:`zipf_counts`); probe: source rows for the collapse diagnostics
+        (default: the ``n_probe`` first rows, i.e. the most frequent words); init: optional (d_t, d_s) starting
+        matrix of a linear generator / the encoder, in standardised coordinates (default: random orthogonal; used
+        by the sanity check that starts at the true map). Returns self; ``history_`` holds a DataFrame with one
+        row per ``log_every`` steps.
+        """
+        prev_threads = torch.get_num_threads()
+        if self.config.num_threads:
+            torch.set_num_threads(int(self.config.num_threads))
+        try:
+            return self._fit(X, Y, counts_src, counts_tgt, probe, init)
+        finally:
+            torch.set_num_threads(prev_threads)
+
+    def _fit(self, X, Y, counts_src, counts_tgt, probe, init):
+        cfg, dev = self.config, self.device
+        Xs, self.src_mean_, self.src_std_ = standardize(X, device=dev)
+        Yt, self.tgt_mean_, self.tgt_std_ = standardize(Y, device=dev)
+        counts_src = zipf_counts(len(Xs)) if counts_src is None else np.asarray(counts_src)
+        counts_tgt = zipf_counts(len(Yt)) if counts_tgt is None else np.asarray(counts_tgt)
+        for name, c, M in (("counts_src", counts_src, Xs), ("counts_tgt", counts_tgt, Yt)):
+            if len(c) != len(M):
+                raise ValueError(f"{name}: {len(c)} counts for {len(M)} embedding rows; they must match")
+        probe = np.arange(min(cfg.n_probe, len(Xs))) if probe is None else np.asarray(probe, dtype=np.int64)
+        probe_t = torch.as_tensor(probe, device=dev)
+        self.target_pairwise_cos_ = mean_pairwise_cosine(Yt[: max(2, min(cfg.n_probe, len(Yt)))])
+        self.source_pairwise_cos_ = mean_pairwise_cosine(Xs[probe_t])
+
+        src_sampler = FrequencySampler(counts_src, cfg.subsample, seed=self.seed * 2 + 1, device=dev)
+        tgt_sampler = FrequencySampler(counts_tgt, cfg.subsample, seed=self.seed * 2 + 2, device=dev)
+        n = cfg.half_batch
+        with torch.random.fork_rng(devices=_fork_devices(dev)):
+            torch.manual_seed(self.seed)
+            gen = self._build_generator(Xs.shape[1], Yt.shape[1]).to(dev)
+            if init is not None:
+                if not hasattr(gen, "weight"):
+                    raise ValueError(f"init= needs a linear generator, not {type(gen).__name__}")
+                W0 = _matrix(init, "fit(init=)", dev)
+                if W0.shape != gen.weight.shape:
+                    raise ValueError(f"fit(init=): shape {tuple(W0.shape)}, expected {tuple(gen.weight.shape)}")
+                with torch.no_grad():
+                    gen.weight.copy_(W0)
+            discs = [ResNetDiscriminator(Yt.shape[1], cfg.width, cfg.depth, cfg.dropout, 0.0, cfg.out_dropout,
+                                         cfg.negative_slope, cfg.squash_input).to(dev)
+                     for _ in range(self._n_discriminators())]
+            opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_gen)
+            opt_d = [torch.optim.Adam(d.parameters(), lr=cfg.lr_disc) for d in discs]
+            rows: list[dict[str, float]] = []
+            window: dict[str, list[float]] = {}
+            ema_acc = None
+            bar = tqdm(range(1, cfg.steps + 1), desc=f"{self.kind} (seed {self.seed})", disable=not self.progress,
+                       mininterval=1.0)
+            for step in bar:
+                f = Xs[src_sampler.sample(n)]
+                e = Yt[tgt_sampler.sample(n)]
+                # encoder(-decoder) update: steps 1-4 (GAN) / L_GR (AAE)
+                use_adv = not (cfg.skip_rules and self.kind == "AAE" and ema_acc is not None
+                               and ema_acc < cfg.gen_skip_below)
+                gen.train()
+                discs[0].eval()                      # released code: deterministic discriminator output here
+                discs[0].requires_grad_(False)       # gradients reach the generator only
+                losses = self._generator_step(gen, discs[0], f, e, use_adv)
+                opt_g.zero_grad(set_to_none=True)
+                losses["total"].backward()
+                opt_g.step()
+                discs[0].requires_grad_(True)
+                # discriminator update(s): steps 5-6
+                with torch.no_grad():
+                    fake = gen.encode(f)
+                train_d = not (cfg.skip_rules and self.kind == "AAE" and ema_acc is not None
+                               and ema_acc > cfg.disc_skip_above)
+                accs, dls = [], []
+                for d, o in zip(discs, opt_d):
+                    d.train()
+                    # one batch of 2n (true targets first), so batch norm sees both classes (released code)
+                    if train_d:
+                        logits = d(torch.cat([e, fake]))
+                        dl, acc = discriminator_loss(logits[:n], logits[n:])
+                        o.zero_grad(set_to_none=True)
+                        dl.backward()
+                        o.step()
+                    else:
+                        with torch.no_grad():
+                            logits = d(torch.cat([e, fake]))
+                            dl, acc = discriminator_loss(logits[:n], logits[n:])
+                    accs.append(acc)
+                    dls.append(float(dl.detach()))
+                ema_acc = accs[0] if ema_acc is None else cfg.ema * accs[0] + (1 - cfg.ema) * ema_acc
+                lv = {k: float(v.detach()) for k, v in losses.items()}
+                vals = {"disc_acc": accs[0], "disc_loss": dls[0], "gen_total": lv["total"],
+                        "recon": lv["recon"], "adv": lv["adv"], "cos": lv["cos"],
+                        "adv_used": float(use_adv), "disc_trained": float(train_d)}
+                if len(discs) > 1:
+                    vals["monitor_acc"] = accs[1]
+                    vals["monitor_loss"] = dls[1]
+                for k, v in vals.items():
+                    window.setdefault(k, []).append(v)
+                if cfg.log_every and (step % cfg.log_every == 0 or step == cfg.steps):
+                    row = {"step": step, **{k: float(np.mean(v)) for k, v in window.items()}, "ema_disc_acc": ema_acc}
+                    row.update(self._diagnostics(gen, Xs[probe_t], Yt))
+                    rows.append(row)
+                    window = {}
+                    bar.set_postfix(acc=f"{row['disc_acc']:.2f}", cos=f"{row['mean_pairwise_cos']:.2f}")
+        gen.eval()
+        for d in discs:
+            d.eval()
+        self.generator_ = gen
+        self.discriminators_ = discs
+        self.history_ = pd.DataFrame(rows)
+        return self
+
+    def _generator_step(self, gen, disc, f, e, use_adv):
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def _diagnostics(self, gen, probe_x, Yt) -> dict[str, float]:
+        gen.eval()
+        z = gen.encode(probe_x)
+        gen.train()
+        return {"mean_pairwise_cos": mean_pairwise_cosine(z), "distinct_nn": distinct_nearest(z, Yt),
+                "gen_norm": float(z.norm(dim=1).mean())}
+
+    def _check_fitted(self):
+        if not hasattr(self, "generator_"):
+            raise RuntimeError(f"{type(self).__name__}: call fit(X, Y, ...) before transform")
+
+    @torch.no_grad()
+    def transform(self, X) -> torch.Tensor:
+        """Raw source vectors X (n, d_s) -> mapped vectors in the standardised target space (n, d_t), torch."""
+        self._check_fitted()
+        x = _matrix(X, f"{type(self).__name__}.transform(X)", self.device)
+        self.generator_.eval()
+        return self.generator_.encode((x - self.src_mean_) / self.src_std_)
+
+    @torch.no_grad()
+    def transform_target(self, Y) -> torch.Tensor:
+        """Raw target vectors Y (m, d_t) -> standardised with the training statistics (m, d_t), torch."""
+        self._check_fitted()
+        y = _matrix(Y, f"{type(self).__name__}.transform_target(Y)", self.device)
+        return (y - self.tgt_mean_) / self.tgt_std_
+
+    @torch.no_grad()
+    def final_accuracies(self, X, Y, n: int = 4096, seed: int = 0) -> dict[str, float]:
+        """Accuracy of each discriminator (eval mode) on n mapped source rows vs n target rows, both drawn
+        uniformly over the vocabularies (so rare words weigh more than in training): a held-out check."""
+        self._check_fitted()
+        g = torch.Generator(device="cpu").manual_seed(int(seed))
+        xs = self.transform(X)
+        yt = self.transform_target(Y)
+        i = torch.randint(len(xs), (n,), generator=g).to(self.device)
+        j = torch.randint(len(yt), (n,), generator=g).to(self.device)
+        out = {}
+        for name, d in zip(("train_disc", "monitor_disc"), self.discriminators_):
+            d.eval()
+            _, acc = discriminator_loss(d(yt[j]), d(xs[i]))
+            out[name] = acc
+        return out
+
+
+class PlainGAN(_AdversarialMap):
+    """The GAN of Barone sec. 2 (Fig. 1), steps 1-6: generator G: R^d -> R^d trained only to fool one
+    discriminator, L_a = -mean log D(G(f)). Known to collapse to (near-)constant outputs.
+
+    generator: ``"mlp"`` (released code: d -> 500 ReLU -> d) or ``"linear"`` (orthogonal init, as the AAE's
+    encoder). No skip rules, no reconstruction, no cosine term.
+    """
+
+    kind = "GAN"
+
+    def __init__(self, config: AAEConfig | None = None, seed: int = 0, device=None, generator: str = "mlp",
+                 progress: bool = True, **overrides):
+        super().__init__(config, seed, device, progress, **overrides)
+        if generator not in ("mlp", "linear"):
+            raise ValueError(f"PlainGAN: generator must be 'mlp' or 'linear', got {generator!r}")
+        self.generator_kind = generator
+
+    def _build_generator(self, d_src, d_tgt):
+        if self.generator_kind == "mlp":
+            return MLPGenerator(d_src, d_tgt)
+        return _LinearGenerator(d_src, d_tgt, seed=self.seed)
+
+    def _generator_step(self, gen, disc, f, e, use_adv):
+        z = gen.encode(f)
+        return generator_loss(f, z, None, None, disc(z), lambda_r=0.0, lambda_a=1.0, lambda_c=0.0)
+
+
+class AdversarialAutoencoder(_AdversarialMap):
+    """Barone's adversarial autoencoder (sec. 2, Fig. 2, sec. 3).
+
+    Tied linear encoder/decoder (:class:`TiedAutoencoder`, random orthogonal init) trained on L_GR
+    (:func:`generator_loss`) against a ResNet discriminator; a second discriminator with the same structure and
+    a different initialisation trains on the same samples but never sends gradients to the encoder: its
+    accuracy (``history_["monitor_acc"]``) tells over- from under-fitting.
+
+    >>> aae = AdversarialAutoencoder(AAEConfig(steps=2000), seed=0)          # doctest: +SKIP
+    >>> aae.fit(X_en, Y_it, counts_src=en.counts, counts_tgt=it.counts)     # doctest: +SKIP
+    >>> top = translate(aae.transform(X_en[:5]), aae.transform_target(Y_it), method="nn")  # doctest: +SKIP
+    """
+
+    kind = "AAE"
+
+    def _build_generator(self, d_src, d_tgt):
+        return TiedAutoencoder(d_src, d_tgt, seed=self.seed)
+
+    def _n_discriminators(self):
+        return 2
+
+    def _generator_step(self, gen, disc, f, e, use_adv):
+        cfg = self.config
+        z, rec = gen(f)
+        return generator_loss(f, z, rec, e, disc(z), cfg.lambda_r, cfg.lambda_a if use_adv else 0.0, cfg.lambda_c)
+
+    @property
+    def weight_(self) -> torch.Tensor:
+        """The learned map W (d_t, d_s) (in standardised coordinates)."""
+        self._check_fitted()
+        return self.generator_.weight.detach()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# inspection and refinement
+# --------------------------------------------------------------------------------------------------------------
+def ten_best(mapped, target, src_words: Sequence[str], tgt_words: Sequence[str], dictionary: pd.DataFrame | None = None,
+             topk: int = 10) -> pd.DataFrame:
+    """The ``topk`` nearest target words (cosine, ``retrieval.translate(method="nn")``) of each mapped source word,
+    as in Barone sec. 3's 10-best lists.
+
+    mapped (q, d): mapped vectors of ``src_words`` (q,); target (m, d) with words ``tgt_words`` (m,);
+    dictionary: DataFrame ["src", "tgt"] of gold translations (optional). Returns a long DataFrame with columns
+    src, rank (1..topk), tgt, cosine, gold (bool: (src, tgt) is in the dictionary).
+    """
+    mapped = _matrix(mapped, "ten_best(mapped)")
+    target = _matrix(target, "ten_best(target)", mapped.device)
+    if len(src_words) != len(mapped) or len(tgt_words) != len(target):
+        raise ValueError(f"ten_best: {len(src_words)} source words for {len(mapped)} rows, "
+                         f"{len(tgt_words)} target words for {len(target)} rows; they must match")
+    top = torch.as_tensor(_translate()(mapped, target, method="nn", topk=topk)).long().cpu()
+    cos = (F.normalize(mapped, dim=1).unsqueeze(1) * F.normalize(target, dim=1)[top.to(mapped.device)]).sum(-1)
+    q = len(src_words)
+    tw = np.asarray(tgt_words, dtype=object)
+    df = pd.DataFrame({
+        "src": np.repeat(np.asarray(src_words, dtype=object), topk),
+        "rank": np.tile(np.arange(1, topk + 1), q),
+        "tgt": tw[top.numpy().reshape(-1)],
+        "cosine": cos.detach().cpu().numpy().reshape(-1).round(4),
+    })
+    if dictionary is not None:
+        gold = pd.MultiIndex.from_frame(dictionary[["src", "tgt"]].astype(str))
+        df["gold"] = pd.MultiIndex.from_frame(df[["src", "tgt"]].astype(str)).isin(gold)
+    else:
+        df["gold"] = False
+    return df
+
+
+def ten_best_wide(long: pd.DataFrame, mark: str = "*") -> pd.DataFrame:
+    """One row per source word, the 10-best list joined as text, gold translations marked ``*word*``; plus the
+    rank of the first gold hit (NaN if none) and the number of gold words the dictionary has for that word."""
+    tgt = np.where(long["gold"], mark + long["tgt"].astype(str) + mark, long["tgt"].astype(str))
+    tmp = long.assign(shown=tgt)
+    out = tmp.groupby("src", sort=False).agg(
+        ten_best=("shown", ", ".join),
+        first_gold_rank=("rank", lambda r: float(r[tmp.loc[r.index, "gold"]].min()) if tmp.loc[r.index, "gold"].any()
+                         else math.nan),
+    )
+    return out
+
+
+def mutual_nn_pairs(mapped, target, n_src: int | None = None, n_tgt: int | None = None,
+                    method: str = "csls", k: int = 10) -> np.ndarray:
+    """Mutual nearest neighbours between mapped source rows and target rows (MUSE's synthetic dictionary).
+
+    Only the first ``n_src`` source and ``n_tgt`` target rows (the most frequent words) take part. Returns
+    (p, 2) int64 pairs (src_row, tgt_row) such that tgt_row is the best match of src_row and vice versa, with
+    ``retrieval.translate(method=method, k=k)`` in both directions.
+    """
+    translate = _translate()
+    mapped = _matrix(mapped, "mutual_nn_pairs(mapped)")
+    target = _matrix(target, "mutual_nn_pairs(target)", mapped.device)
+    S = mapped[: n_src or len(mapped)]
+    T = target[: n_tgt or len(target)]
+    fwd = torch.as_tensor(translate(S, T, method=method, k=k, topk=1))[:, 0].long().cpu()
+    bwd = torch.as_tensor(translate(T, S, method=method, k=k, topk=1))[:, 0].long().cpu()
+    src = torch.arange(len(S))
+    mutual = bwd[fwd] == src
+    return torch.stack([src[mutual], fwd[mutual]], 1).numpy().astype(np.int64)
+
+
+def procrustes_refine(X_std, Y_std, mapped, n_iter: int = 5, n_src: int = 15000, n_tgt: int = 15000,
+                      method: str = "csls", k: int = 10):
+    """MUSE-style refinement (beyond the paper): repeat ``n_iter`` times -- build a dictionary of mutual nearest
+    neighbours of the current map (:func:`mutual_nn_pairs`), fit orthogonal Procrustes on it
+    (``lpa_utils.align.Procrustes``), re-map. X_std (n, d_s), Y_std (m, d_t): the standardised spaces the AAE
+    works in; mapped (n, d_t): the AAE's map of X_std. Returns ``(mapped_refined (n, d_t), history)`` where
+    history lists the number of pairs per iteration.
+    """
+    from .align import Procrustes
+
+    X_std = _matrix(X_std, "procrustes_refine(X_std)")
+    Y_std = _matrix(Y_std, "procrustes_refine(Y_std)")
+    cur = _matrix(mapped, "procrustes_refine(mapped)")
+    hist = []
+    for it in range(n_iter):
+        pairs = mutual_nn_pairs(cur, Y_std, n_src, n_tgt, method=method, k=k)
+        hist.append({"iteration": it + 1, "pairs": int(len(pairs))})
+        if len(pairs) < 2:
+            break
+        cur = torch.as_tensor(Procrustes().fit(X_std, Y_std, pairs).transform(X_std)).float()
+    return cur, hist
+
+
+# --------------------------------------------------------------------------------------------------------------
+# experiments of the chapter: a synthetic isomorphic pair, real language pairs, the comparison of maps
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class SyntheticPair:
+    """A source cloud X (n, d) and its exact rotation Y = X Q^T with the rows shuffled: an isomorphic pair where
+    a perfect unsupervised map exists. ``gold[i]`` is the row of Y that is source row i; counts (Zipf) follow the
+    words, so both sides have the same frequency distribution."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    Q: np.ndarray
+    gold: np.ndarray
+    counts_src: np.ndarray
+    counts_tgt: np.ndarray
+
+    def true_init(self) -> np.ndarray:
+        """The true map in the AAE's standardised coordinates, (d, d): Ys = diag(1/s_Y) Q diag(s_X) Xs."""
+        return (np.diag(1.0 / self.Y.std(0)) @ self.Q @ np.diag(self.X.std(0))).astype(np.float32)
+
+    def precision(self, mapped, target, ks: Sequence[int] = (1, 10)) -> dict[str, float]:
+        """P@k of mapped source rows (n, d) against target rows (n, d), gold = the true rows (NN retrieval)."""
+        top = torch.as_tensor(_translate()(mapped, target, method="nn", topk=max(ks))).cpu().numpy()
+        hit = top == self.gold[:, None]
+        return {f"p@{k}": float(hit[:, :k].any(1).mean()) for k in ks}
+
+
+def synthetic_pair(n: int = 3000, d: int = 10, n_clusters: int = 20, seed: int = 0) -> SyntheticPair:
+    """Gaussian mixture (``n_clusters`` centres with spread 3, per-dimension noise scales from 1.5 down to 0.3:
+    neither isotropic nor symmetric, so the rotation is identifiable), rotated by a Haar-random Q, rows shuffled."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, d)) * 3.0
+    X = (centres[rng.integers(0, n_clusters, n)] + rng.standard_normal((n, d)) * np.linspace(1.5, 0.3, d))
+    X = X.astype(np.float32)
+    Q = random_orthogonal(d, seed=seed + 1).numpy().astype(np.float64)
+    perm = rng.permutation(n)
+    Y = (X.astype(np.float64) @ Q.T)[perm].astype(np.float32)
+    counts = zipf_counts(n)
+    return SyntheticPair(X, Y, Q, np.argsort(perm).astype(np.int64), counts, counts[perm])
+
+
+@dataclass
+class LanguagePair:
+    """Two monolingual spaces ready for the AAE, and the dictionary used only to evaluate.
+
+    src, tgt: ``lpa_utils.data.Embeddings`` (letters-only words, frequency order; tgt possibly PCA-reduced);
+    counts_src, counts_tgt: (n,) counts for frequency sampling; info: provenance (names, sizes, where the counts
+    come from, PCA variance kept); dictionary: ["src", "tgt"]; split: ``make_split`` of it (test words).
+    """
+
+    name: str
+    src: Any
+    tgt: Any
+    counts_src: np.ndarray
+    counts_tgt: np.ndarray
+    dictionary: pd.DataFrame
+    split: Any
+    info: dict = field(default_factory=dict)
+
+
+def _counts_for(emb, lang: str):
+    if emb.counts is not None:
+        return np.asarray(emb.counts, dtype=np.int64), "corpus counts of the word2vec training text"
+    return wordfreq_counts(emb.words, lang), "wordfreq 'large' frequencies (the vectors ship without counts)"
+
+
+def load_pair(name: str, src_name: str, tgt_name: str, src_lang: str, tgt_lang: str, max_src: int | None = None,
+              max_tgt: int | None = None, reduce_target: bool = True, dictionary_source: str = "merged",
+              n_test: int = 500, n_train: int = 1500, seed: int = 0) -> LanguagePair:
+    """Load a language pair through ``lpa_utils.data``: keep letters-only words (:func:`alphabetic_rows`), the
+    ``max_src`` / ``max_tgt`` most frequent; counts from the corpus or from wordfreq; if the dimensions differ
+    and ``reduce_target``, PCA the target down to the source dimension (:func:`pca_reduce`); load the dictionary
+    ``src_lang-tgt_lang`` and split it (``make_split``: ``n_test`` random test words, ``n_train`` training pairs
+    of the most frequent other words for the supervised Procrustes baseline)."""
+    from .data import Embeddings, load_dictionary, load_embeddings, make_split
+
+    src_all, tgt_all = load_embeddings(src_name), load_embeddings(tgt_name)
+    src = src_all.subset([src_all.words[i] for i in alphabetic_rows(src_all.words, max_src)])
+    tgt = tgt_all.subset([tgt_all.words[i] for i in alphabetic_rows(tgt_all.words, max_tgt)])
+    counts_src, from_src = _counts_for(src, src_lang)
+    counts_tgt, from_tgt = _counts_for(tgt, tgt_lang)
+    info = {"pair": name, "source": src_name, "target": tgt_name, "source_words": len(src), "target_words": len(tgt),
+            "source_dim": src.dim, "target_dim": tgt.dim, "source_counts": from_src, "target_counts": from_tgt,
+            "source_text": src_all.source, "target_text": tgt_all.source}
+    if src.dim != tgt.dim and reduce_target:
+        Yr, evr = pca_reduce(tgt.vectors, src.dim)
+        info.update(target_dim=src.dim, target_pca_from=tgt.dim, target_pca_variance_kept=float(evr.sum()))
+        tgt = Embeddings(tgt.words, Yr, tgt.counts, name=f"{tgt_name}-pca{src.dim}", source=tgt.source,
+                         licence=tgt.licence, check=False)
+    d = load_dictionary(f"{src_lang}-{tgt_lang}", source=dictionary_source)
+    split = make_split(d, src, tgt, n_test=n_test, n_train=n_train, n_val=0, seed=seed, save=False)
+    info.update(dictionary=f"{src_lang}-{tgt_lang} ({dictionary_source})", test_words=int(split.test["src"].nunique()),
+                test_pairs=len(split.test), train_pairs=len(split.train),
+                covered_source_words=split.manifest["coverage"]["covered_src_words"])
+    return LanguagePair(name, src, tgt, counts_src, counts_tgt, d, split, info)
+
+
+def frequent_words(pair: LanguagePair, n: int = 20, skip: int = 100) -> list[str]:
+    """The ``n`` most frequent source words outside the ``skip`` most frequent ones (mostly function words) that
+    have at least one dictionary translation in the target vocabulary: a rule, not a hand-picked list."""
+    d = pair.dictionary
+    translatable = set(d.loc[d["tgt"].isin(pair.tgt.index), "src"])
+    words = pd.Series(pair.src.words[skip:], dtype=object)
+    return words[words.isin(translatable)].head(n).tolist()
+
+
+def compare_maps(pair: LanguagePair, aae: "AdversarialAutoencoder", seed: int = 0, methods: Sequence[str] = ("nn", "csls"),
+                 ks: Sequence[int] = (1, 10), refine_iters: int = 5, refine_words: int = 5000):
+    """P@k on ``pair.split.test`` of: a random orthogonal map, the AAE, the AAE refined MUSE-style
+    (:func:`procrustes_refine` from its mutual nearest neighbours among the ``refine_words`` most frequent words),
+    and supervised Procrustes fit on ``pair.split.train`` (all in the AAE's standardised coordinates, so every
+    map sees the same spaces and is scored on the same test words, with ``retrieval.evaluate_translation``).
+
+    Returns ``(table, extra)``: table with columns pair, map, retrieval, p@k..., n_queries; extra with the
+    refinement history and the mapped matrices.
+    """
+    from .align import Procrustes
+    from .retrieval import evaluate_translation
+
+    Xs = (torch.as_tensor(pair.src.vectors, device=aae.device) - aae.src_mean_) / aae.src_std_
+    Yt = aae.transform_target(pair.tgt.vectors)
+    mapped = {"random orthogonal": Xs @ random_orthogonal(Yt.shape[1], Xs.shape[1], seed=seed + 1000,
+                                                             device=aae.device).T,
+              "AAE (ours)": aae.transform(pair.src.vectors)}
+    refined, hist = procrustes_refine(Xs, Yt, mapped["AAE (ours)"], n_iter=refine_iters, n_src=refine_words,
+                                      n_tgt=refine_words)
+    mapped["AAE + Procrustes refinement"] = refined
+    sup = Procrustes().fit(Xs, Yt, pair.split.pairs("train", pair.src, pair.tgt))
+    mapped["supervised Procrustes"] = sup.transform(Xs)
+    rows = []
+    for name, Z in mapped.items():
+        for m in methods:
+            ev = evaluate_translation(Z, Yt, pair.src.words, pair.tgt.words, pair.split.test, method=m, ks=ks)
+            rows.append({"pair": pair.name, "map": name, "retrieval": m, **{f"p@{k}": ev[f"p@{k}"] for k in ks},
+                         "n_queries": ev["n_queries"]})
+    return pd.DataFrame(rows), {"refinement": hist, "mapped": mapped, "target": Yt}

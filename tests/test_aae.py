@@ -1,0 +1,394 @@
+"""Tests of lpa_utils.aae (Barone 2016) against hand computations, closed forms, NumPy/SciPy/scikit-learn."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+from sklearn.metrics.pairwise import cosine_similarity
+from sklearn.preprocessing import StandardScaler
+
+from lpa_utils import aae as A
+
+
+def _np(t):
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+# ------------------------------------------------------------------------------------------- preparation
+def test_standardize_matches_sklearn():
+    rng = np.random.default_rng(0)
+    X = rng.normal(3.0, [1.0, 5.0, 0.1], size=(200, 3)).astype(np.float32)
+    Z, mean, std = A.standardize(X)
+    ref = StandardScaler().fit(X)
+    np.testing.assert_allclose(_np(Z), ref.transform(X), atol=1e-5)
+    np.testing.assert_allclose(_np(mean), ref.mean_, rtol=1e-5)
+    np.testing.assert_allclose(_np(std), ref.scale_, rtol=1e-5)
+
+
+def test_standardize_rejects_bad_input():
+    with pytest.raises(ValueError, match="2-D"):
+        A.standardize(np.zeros(5))
+    with pytest.raises(ValueError, match="NaN"):
+        A.standardize(np.array([[1.0, np.nan], [0.0, 1.0]]))
+
+
+def test_subsample_probs_hand_computed():
+    counts = np.array([900.0, 90.0, 9.0, 1.0])     # N = 1000
+    t = 0.01                                       # tN = 10
+    keep = np.minimum(1.0, (np.sqrt(counts / 10.0) + 1.0) * 10.0 / counts)
+    # hand values: keep(900) = (sqrt(90) + 1) / 90, keep(90) = (3 + 1) / 9, keep(9) = keep(1) = 1 (capped)
+    assert keep[0] == pytest.approx((np.sqrt(90.0) + 1.0) / 90.0)
+    assert keep[1] == pytest.approx(4.0 / 9.0)
+    assert keep[2] == 1.0 and keep[3] == 1.0
+    expected = counts * keep / np.sum(counts * keep)
+    p = A.subsample_probs(counts, threshold=t)
+    np.testing.assert_allclose(p, expected, rtol=1e-12)
+    assert p.sum() == pytest.approx(1.0)
+    # subsampling flattens the distribution: the top word loses mass, the rare ones gain
+    assert p[0] < counts[0] / counts.sum() and p[3] > counts[3] / counts.sum()
+
+
+def test_subsample_probs_errors():
+    with pytest.raises(ValueError, match="> 0"):
+        A.subsample_probs([3, 0, 1])
+    with pytest.raises(ValueError, match="1-D"):
+        A.subsample_probs(np.ones((2, 2)))
+
+
+def test_sampler_distribution_chi_square():
+    counts = np.array([5000, 1200, 300, 80, 20, 5])
+    s = A.FrequencySampler(counts, threshold=1e-2, seed=3)
+    draws = _np(s.sample(60_000))
+    observed = np.bincount(draws, minlength=len(counts))
+    expected = A.subsample_probs(counts, 1e-2) * len(draws)
+    assert stats.chisquare(observed, expected).pvalue > 1e-3
+    # a different seed gives different draws, the same seed the same ones
+    again = _np(A.FrequencySampler(counts, threshold=1e-2, seed=3).sample(100))
+    np.testing.assert_array_equal(again, draws[:100])
+    assert not np.array_equal(_np(A.FrequencySampler(counts, 1e-2, seed=4).sample(100)), draws[:100])
+
+
+def test_zipf_counts():
+    c = A.zipf_counts(1000, total=1e6)
+    assert c.dtype == np.int64 and np.all(np.diff(c) <= 0)
+    assert c[0] / c[9] == pytest.approx(10.0, rel=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------ models
+@pytest.mark.parametrize("shape", [(7, 7), (3, 8), (8, 3)])
+def test_random_orthogonal(shape):
+    W = _np(A.random_orthogonal(*shape, seed=1)).astype(np.float64)
+    assert W.shape == shape
+    small = min(shape)
+    gram = W @ W.T if shape[0] <= shape[1] else W.T @ W
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-5)
+
+
+def test_random_orthogonal_is_haar():
+    """For Haar-distributed Q in O(d): E[tr Q] = 0, E[(tr Q)^2] = 1 (Diaconis & Shahshahani), det = +-1 equally."""
+    g = torch.Generator().manual_seed(0)
+    Ws = np.stack([_np(A.random_orthogonal(6, generator=g)) for _ in range(3000)]).astype(np.float64)
+    tr = np.trace(Ws, axis1=1, axis2=2)
+    assert abs(tr.mean()) < 0.08
+    assert abs((tr ** 2).mean() - 1.0) < 0.1
+    dets = np.linalg.det(Ws)
+    np.testing.assert_allclose(np.abs(dets), 1.0, atol=1e-4)
+    assert 0.45 < (dets > 0).mean() < 0.55
+
+
+def test_tied_autoencoder_weights_and_shapes():
+    ae = A.TiedAutoencoder(5, 5, seed=0)
+    names = sorted(n for n, _ in ae.named_parameters())
+    assert names == ["dec_bias", "enc_bias", "weight"]                  # one matrix, two biases
+    assert sum(p.numel() for p in ae.parameters()) == 5 * 5 + 5 + 5
+    W = _np(ae.weight).astype(np.float64)
+    np.testing.assert_allclose(W @ W.T, np.eye(5), atol=1e-5)            # orthogonal init
+    x = torch.randn(11, 5, generator=torch.Generator().manual_seed(1))
+    z, rec = ae(x)
+    assert z.shape == (11, 5) and rec.shape == (11, 5)
+    np.testing.assert_allclose(_np(rec), _np(x), atol=1e-5)             # W^T W = I, zero biases: exact inverse
+    with torch.no_grad():
+        ae.weight.mul_(2.0)
+        ae.enc_bias.fill_(1.0)
+        ae.dec_bias.fill_(-3.0)
+    Wn = _np(ae.weight)
+    np.testing.assert_allclose(_np(ae.encode(x)), _np(x) @ Wn.T + 1.0, atol=1e-5)
+    e = torch.randn(4, 5, generator=torch.Generator().manual_seed(2))
+    np.testing.assert_allclose(_np(ae.decode(e)), _np(e) @ Wn - 3.0, atol=1e-5)  # decoder = encoder^T
+
+
+def test_tied_autoencoder_non_square():
+    ae = A.TiedAutoencoder(6, 4, seed=0)
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    z, rec = ae(x)
+    assert z.shape == (3, 4) and rec.shape == (3, 6)
+
+
+def test_tied_gradient_is_sum_of_both_uses():
+    """A tied matrix collects the gradient of both the encoder and the decoder use (checked against an untied copy)."""
+    torch.manual_seed(0)
+    ae = A.TiedAutoencoder(4, 4, seed=3)
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(5))
+    loss = A.cosine_dissimilarity(x, ae(x)[1])
+    loss.backward()
+    W1 = ae.weight.detach().clone().requires_grad_(True)
+    W2 = ae.weight.detach().clone().requires_grad_(True)
+    rec = (x @ W1.T) @ W2
+    A.cosine_dissimilarity(x, rec).backward()
+    np.testing.assert_allclose(_np(ae.weight.grad), _np(W1.grad + W2.grad), atol=1e-6)
+
+
+def test_residual_block_equation_train_mode():
+    """h_{t+1} = leaky_relu(BN(W h_t)) + h_t, batch statistics (biased variance), by hand in NumPy."""
+    torch.manual_seed(0)
+    blk = A.ResidualBlock(6, dropout=0.0, negative_slope=0.2)
+    with torch.no_grad():
+        blk.bn.weight.copy_(torch.linspace(0.5, 2.0, 6))
+        blk.bn.bias.copy_(torch.linspace(-1.0, 1.0, 6))
+    blk.train()
+    h = torch.randn(32, 6, generator=torch.Generator().manual_seed(1))
+    out = _np(blk(h)).astype(np.float64)
+    H = _np(h).astype(np.float64)
+    W = _np(blk.linear.weight).astype(np.float64)
+    a = H @ W.T
+    a_hat = (a - a.mean(0)) / np.sqrt(a.var(0) + blk.bn.eps)
+    a_bn = a_hat * _np(blk.bn.weight) + _np(blk.bn.bias)
+    expected = np.where(a_bn > 0, a_bn, 0.2 * a_bn) + H
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_residual_block_equation_eval_mode():
+    torch.manual_seed(0)
+    blk = A.ResidualBlock(5, dropout=0.5, negative_slope=0.01)
+    with torch.no_grad():
+        blk.bn.running_mean.copy_(torch.linspace(-0.3, 0.3, 5))
+        blk.bn.running_var.copy_(torch.linspace(0.5, 1.5, 5))
+    blk.eval()                                                           # dropout off, running statistics
+    h = torch.randn(9, 5, generator=torch.Generator().manual_seed(2))
+    H = _np(h).astype(np.float64)
+    a = H @ _np(blk.linear.weight).astype(np.float64).T
+    a_bn = (a - _np(blk.bn.running_mean)) / np.sqrt(_np(blk.bn.running_var) + blk.bn.eps)
+    expected = np.where(a_bn > 0, a_bn, 0.01 * a_bn) + H
+    np.testing.assert_allclose(_np(blk(h)), expected, atol=1e-5)
+
+
+def test_discriminator_shapes_and_structure():
+    D = A.ResNetDiscriminator(100, width=40, depth=10)
+    assert len(D.blocks) == 10 and all(b.linear.weight.shape == (40, 40) for b in D.blocks)
+    assert D.inp.weight.shape == (40, 100) and D.out.weight.shape == (1, 40)
+    D.eval()
+    x = torch.randn(17, 100, generator=torch.Generator().manual_seed(0))
+    logits = D(x)
+    p = D.predict_proba(x)
+    assert logits.shape == (17,) and p.shape == (17,)
+    np.testing.assert_allclose(_np(p), 1 / (1 + np.exp(-_np(logits))), rtol=1e-5)
+    assert len(A.ResNetDiscriminator(40, width=40, depth=4).blocks) == 4
+
+
+# ------------------------------------------------------------------------------------------------ losses
+def test_generator_loss_hand_computation():
+    rng = np.random.default_rng(0)
+    f, rec = rng.normal(size=(8, 5)), rng.normal(size=(8, 5))
+    e, gen = rng.normal(size=(8, 4)), rng.normal(size=(8, 4))
+    logits = rng.normal(size=8)
+    T = lambda a: torch.tensor(a, dtype=torch.float64)
+    out = A.generator_loss(T(f), T(gen), T(rec), T(e), T(logits), lambda_r=0.5, lambda_a=2.0, lambda_c=3.0)
+    Lr = np.mean(1 - np.diag(cosine_similarity(f, rec)))
+    La = np.mean(-np.log(1 / (1 + np.exp(-logits))))
+    Lc = np.mean(1 - np.diag(cosine_similarity(e, gen)))
+    assert float(out["recon"]) == pytest.approx(Lr, rel=1e-10)
+    assert float(out["adv"]) == pytest.approx(La, rel=1e-10)
+    assert float(out["cos"]) == pytest.approx(Lc, rel=1e-10)
+    assert float(out["total"]) == pytest.approx(0.5 * Lr + 2.0 * La + 3.0 * Lc, rel=1e-10)
+    # the plain GAN: only the adversarial term
+    gan = A.generator_loss(T(f), T(gen), None, None, T(logits))
+    assert float(gan["total"]) == pytest.approx(La, rel=1e-10)
+
+
+def test_discriminator_loss_matches_sklearn_log_loss():
+    from sklearn.metrics import log_loss
+
+    real = torch.tensor([2.0, -0.5, 0.3])
+    fake = torch.tensor([-1.0, 0.7])
+    loss, acc = A.discriminator_loss(real, fake)
+    p = 1 / (1 + np.exp(-np.r_[_np(real), _np(fake)]))
+    y = np.r_[1, 1, 1, 0, 0]
+    assert float(loss) == pytest.approx(log_loss(y, p), rel=1e-5)
+    assert acc == pytest.approx(3 / 5)                 # correct: 2.0, 0.3 (real) and -1.0 (fake)
+
+
+def test_cosine_dissimilarity_shape_check():
+    with pytest.raises(ValueError, match="shapes differ"):
+        A.cosine_dissimilarity(torch.zeros(3, 2), torch.zeros(3, 4))
+
+
+# ------------------------------------------------------------------------------------------- diagnostics
+def test_mean_pairwise_cosine_against_sklearn():
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(50, 7)) + 0.5
+    S = cosine_similarity(Z)
+    expected = (S.sum() - np.trace(S)) / (50 * 49)
+    assert A.mean_pairwise_cosine(Z) == pytest.approx(expected, rel=1e-5)
+    assert A.mean_pairwise_cosine(np.tile([1.0, 2.0], (5, 1))) == pytest.approx(1.0)   # collapsed
+
+
+def test_distinct_nearest():
+    T = np.eye(4)
+    Q = np.array([[1.0, 0.1, 0, 0], [0.9, 0, 0, 0], [0, 0, 1, 0.2], [0, 0, 0.1, 1]])
+    assert A.distinct_nearest(Q, T) == 3
+    assert A.distinct_nearest(np.ones((6, 4)) + np.eye(6, 4) * 0.0, T) == 1
+
+
+def test_ten_best_marks_gold():
+    T = np.eye(5)[:, :3] + 0.01 * np.arange(15).reshape(5, 3)
+    Q = T[[2, 0]] + 1e-3
+    d = pd.DataFrame({"src": ["b", "a", "a"], "tgt": ["t2", "t0", "t4"]})
+    long = A.ten_best(Q, T, ["b", "a"], [f"t{i}" for i in range(5)], d, topk=3)
+    assert list(long.columns) == ["src", "rank", "tgt", "cosine", "gold"]
+    assert len(long) == 6 and long["rank"].tolist() == [1, 2, 3, 1, 2, 3]
+    top = long[long["rank"] == 1]
+    assert top["tgt"].tolist() == ["t2", "t0"] and top["gold"].all()
+    assert long["gold"].sum() == 2 + int(("t4" in long[long.src == "a"]["tgt"].tolist()))
+    wide = A.ten_best_wide(long)
+    assert wide.loc["b", "ten_best"].startswith("*t2*") and wide.loc["a", "first_gold_rank"] == 1.0
+
+
+def test_mutual_nn_pairs_on_rotated_copy():
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(60, 8))
+    pairs = A.mutual_nn_pairs(Y + 1e-4 * rng.normal(size=Y.shape), Y, method="nn")
+    np.testing.assert_array_equal(pairs, np.stack([np.arange(60), np.arange(60)], 1))
+
+
+# -------------------------------------------------------------------------------------------- training
+def _toy(n=400, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    Y = (rng.normal(size=(n, d)) * np.linspace(2, 0.5, d)).astype(np.float32)
+    Q = _np(A.random_orthogonal(d, seed=seed + 10))
+    X = (Y @ Q.T)[rng.permutation(n)]
+    counts = A.zipf_counts(n)
+    return X, Y, counts
+
+
+def test_aae_fit_shapes_history_and_determinism():
+    X, Y, c = _toy()
+    cfg = A.AAEConfig(steps=40, half_batch=32, depth=2, width=8, log_every=20, n_probe=100)
+    g0 = torch.get_rng_state()
+    m1 = A.AdversarialAutoencoder(cfg, seed=5, device="cpu", progress=False).fit(X, Y, c, c)
+    assert torch.equal(g0, torch.get_rng_state())                 # global RNG untouched
+    m2 = A.AdversarialAutoencoder(cfg, seed=5, device="cpu", progress=False).fit(X, Y, c, c)
+    m3 = A.AdversarialAutoencoder(cfg, seed=6, device="cpu", progress=False).fit(X, Y, c, c)
+    assert torch.equal(m1.weight_, m2.weight_)
+    pd.testing.assert_frame_equal(m1.history_, m2.history_)
+    assert not torch.equal(m1.weight_, m3.weight_)
+    h = m1.history_
+    assert h["step"].tolist() == [20, 40]
+    for col in ("disc_acc", "monitor_acc", "recon", "adv", "cos", "mean_pairwise_cos", "distinct_nn"):
+        assert col in h and h[col].notna().all()
+    assert len(m1.discriminators_) == 2
+    Z = m1.transform(X[:10])
+    assert Z.shape == (10, 8) and m1.transform_target(Y).shape == (400, 8)
+    # transform = encoder applied to the standardised input
+    Xs = (X[:10] - X.mean(0)) / X.std(0)
+    np.testing.assert_allclose(_np(Z), Xs @ _np(m1.weight_).T + _np(m1.generator_.enc_bias), atol=1e-4)
+    acc = m1.final_accuracies(X, Y, n=200)
+    assert set(acc) == {"train_disc", "monitor_disc"} and all(0 <= v <= 1 for v in acc.values())
+
+
+def test_gan_collapses_more_than_aae():
+    """Sec. 2's observation on a toy problem: the plain GAN's outputs bunch together, the AAE's do not."""
+    X, Y, c = _toy(n=300, d=10, seed=1)
+    cfg = A.AAEConfig(steps=150, half_batch=64, depth=2, width=16, log_every=25, n_probe=300)
+    gan = A.PlainGAN(cfg, seed=0, progress=False).fit(X, Y, c, c)
+    aae = A.AdversarialAutoencoder(cfg, seed=0, progress=False).fit(X, Y, c, c)
+    g, a = gan.history_, aae.history_
+    # the worst point of each run: the GAN's outputs bunch together, the AAE's stay spread like the target's
+    assert g["mean_pairwise_cos"].max() > a["mean_pairwise_cos"].max() + 0.3
+    assert g["distinct_nn"].min() < a["distinct_nn"].min() / 2
+    assert abs(a["mean_pairwise_cos"].max() - aae.target_pairwise_cos_) < 0.1
+
+
+def test_fit_errors():
+    X, Y, c = _toy(n=50)
+    with pytest.raises(ValueError, match="counts_src"):
+        A.AdversarialAutoencoder(steps=1, progress=False).fit(X, Y, c[:10], c)
+    with pytest.raises(RuntimeError, match="fit"):
+        A.AdversarialAutoencoder(progress=False).transform(X)
+    with pytest.raises(TypeError, match="unknown"):
+        A.AdversarialAutoencoder(stepz=3)
+    with pytest.raises(ValueError, match="generator"):
+        A.PlainGAN(generator="deep")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_fit_on_cuda():
+    X, Y, c = _toy()
+    cfg = A.AAEConfig(steps=20, half_batch=32, depth=2, width=8, log_every=10, n_probe=50)
+    m = A.AdversarialAutoencoder(cfg, seed=0, device="cuda", progress=False).fit(X, Y, c, c)
+    assert m.transform(X).device.type == "cuda"
+
+
+def test_procrustes_refine_recovers_rotation():
+    pytest.importorskip("lpa_utils.align")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    Q = _np(A.random_orthogonal(6, seed=2))
+    Y = X @ Q.T
+    noisy = torch.as_tensor(X @ (Q + 0.15 * rng.normal(size=Q.shape)).T, dtype=torch.float32)
+    refined, hist = A.procrustes_refine(X, Y, noisy, n_iter=3, n_src=300, n_tgt=300, method="nn")
+    assert hist[0]["pairs"] > 10
+    np.testing.assert_allclose(_np(refined), Y, atol=1e-3)
+
+
+def test_pca_reduce_matches_sklearn_up_to_sign():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(300, 12)) @ rng.normal(size=(12, 12))
+    Z, evr = A.pca_reduce(Y, 4)
+    ref = PCA(n_components=4, svd_solver="full").fit(Y)
+    R = ref.transform(Y)
+    signs = np.sign((Z * R).sum(0))
+    np.testing.assert_allclose(Z, R * signs, atol=1e-4)
+    np.testing.assert_allclose(evr, ref.explained_variance_ratio_, rtol=1e-6)
+    with pytest.raises(ValueError, match="n_components"):
+        A.pca_reduce(Y, 13)
+
+
+def test_wordfreq_counts_and_alphabetic_rows():
+    c = A.wordfreq_counts(["the", "house", "qzxqzxunknown"], "en")
+    assert c[0] > c[1] >= c[2] >= 1
+    np.testing.assert_array_equal(A.alphabetic_rows(["the", ",", "</s>", "città", "3d", "x_y", "über"]), [0, 3, 6])
+    np.testing.assert_array_equal(A.alphabetic_rows(["a", "b", ".", "c"], max_words=2), [0, 1])
+
+
+def test_synthetic_pair_true_init_is_exact():
+    sp = A.synthetic_pair(n=200, d=5, n_clusters=4, seed=0)
+    Xs = (sp.X - sp.X.mean(0)) / sp.X.std(0)
+    Ys = (sp.Y - sp.Y.mean(0)) / sp.Y.std(0)
+    np.testing.assert_allclose(Xs @ sp.true_init().T, Ys[sp.gold], atol=1e-4)
+    np.testing.assert_array_equal(sp.counts_tgt[sp.gold], sp.counts_src)
+    assert sp.precision(Xs @ sp.true_init().T, Ys)["p@1"] == 1.0
+
+
+@pytest.mark.slow
+def test_load_pair_and_compare_maps_on_bible():
+    """Real data (the offline defaults): the pair loads with corpus counts, and supervised Procrustes beats the
+    random orthogonal map on the same test words."""
+    p = A.load_pair("EN-IT", "bible-en-w2v-100d-a", "bible-it-w2v-100d-b", "en", "it", n_test=200, n_train=600)
+    assert p.src.dim == p.tgt.dim == 100 and len(p.counts_src) == len(p.src)
+    assert p.info["source_counts"].startswith("corpus") and p.info["test_words"] == 200
+    assert all(w.isalpha() for w in p.src.words[:500])
+    fw = A.frequent_words(p, n=5, skip=100)
+    assert len(fw) == 5 and set(fw) <= set(p.src.words[100:]) and set(fw) <= set(p.dictionary["src"])
+    cfg = A.AAEConfig(steps=5, depth=2, log_every=0)
+    m = A.AdversarialAutoencoder(cfg, seed=0, progress=False).fit(p.src.vectors, p.tgt.vectors, p.counts_src,
+                                                                  p.counts_tgt)
+    table, extra = A.compare_maps(p, m, methods=("nn",), refine_iters=1, refine_words=1000)
+    assert table["map"].tolist() == ["random orthogonal", "AAE (ours)", "AAE + Procrustes refinement",
+                                     "supervised Procrustes"]
+    p10 = table.set_index("map")["p@10"]
+    assert p10["supervised Procrustes"] > p10["random orthogonal"] + 0.03
+    assert (table["n_queries"] == 200).all() and len(extra["refinement"]) == 1
