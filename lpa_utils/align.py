@@ -556,9 +556,13 @@ class SGDAligner(_LinearSource):
     reconstructions ``x~_i = sum_j W_ij x_j`` — exactly eq. 5, k times cheaper (``lpl_exact=True`` evaluates the
     (p, k, dt) form of :func:`lpa_utils.losses.lpl_loss` literally; the tests check both agree).
 
-    Training: Adam on mini-batches of pairs, shuffled with ``seed``; W starts as a random (semi-)orthogonal matrix
-    drawn with ``seed``. After every epoch the validation pairs (if given) are scored by P@1 (nearest neighbour by
-    cosine over all rows of Y, any gold translation counts); the weights of the best epoch (highest P@1, ties to the
+    Training: Adam on mini-batches of pairs, shuffled with ``seed``. W starts at zero (``init="zeros"``: the first
+    MSE gradient is then the cross-covariance ``X_d^T Y_d``, the direction of the Procrustes solution), at a random
+    (semi-)orthogonal matrix drawn with ``seed`` (``init="orthogonal"``; with L_ortho, a start on the wrong side of
+    det W = 0 has to cross the barrier of L_ortho), or at such a matrix scaled by 0.01 (``init="small"``; L_ortho
+    then inflates the random start). On a planted rotation only the zero start recovers the map for every seed,
+    so it is the default; the seed then sets the order of the mini-batches. Every ``val_every`` epochs the validation pairs (if given) are scored
+    by P@1 (nearest neighbour by cosine over all rows of Y, any gold translation counts); the weights of the best epoch (highest P@1, ties to the
     lower validation MSE) are kept, and training stops after ``patience`` epochs without improvement. Without
     validation pairs the last epoch is kept. ``history_`` holds one dict per epoch.
 
@@ -566,6 +570,8 @@ class SGDAligner(_LinearSource):
         loss: ``"mse"`` or ``"lpa"``.  k: LPL neighbourhood size.  beta: weight of LPL.  ortho: weight of L_ortho.
         epochs: maximum epochs.  lr: Adam learning rate.  batch_size: pairs per step (None: all).
         patience: early-stopping patience in epochs (None: never stop early).
+        val_every: score the validation pairs every this many epochs (and at the last epoch).
+        init: ``"zeros"`` (default), ``"small"`` or ``"orthogonal"`` starting W (see above).
         n_ref: neighbours are searched among the first ``n_ref`` source rows (None: all of X).
         knn_method: ``"brute"`` or ``"kdtree"`` (the paper's KD-tree; same neighbours).
         lle: ``"closed"`` or ``"learned"`` phase-1 weights; lle_reg: their regulariser.
@@ -575,7 +581,7 @@ class SGDAligner(_LinearSource):
     def __init__(self, loss: str = "mse", k: int = 10, beta: float = 1.0, ortho: float = 0.0, epochs: int = 100,
                  lr: float = 1e-2, batch_size: int | None = 256, patience: int | None = 20, n_ref: int | None = None,
                  knn_method: str = "brute", lle: str = "closed", lle_reg: float = 1e-3, lpl_exact: bool = False,
-                 seed: int = 0, device=None, progress: bool = False):
+                 seed: int = 0, device=None, progress: bool = False, val_every: int = 1, init: str = "zeros"):
         if loss not in ("mse", "lpa"):
             raise ValueError(f"SGDAligner: loss must be 'mse' or 'lpa', got {loss!r}")
         if loss == "lpa" and int(k) < 1:
@@ -586,6 +592,12 @@ class SGDAligner(_LinearSource):
         self.epochs, self.lr, self.batch_size, self.patience = int(epochs), float(lr), batch_size, patience
         self.n_ref, self.knn_method, self.lle, self.lle_reg = n_ref, knn_method, lle, float(lle_reg)
         self.lpl_exact, self.seed, self.device, self.progress = bool(lpl_exact), int(seed), device, progress
+        if int(val_every) < 1:
+            raise ValueError(f"SGDAligner: val_every must be >= 1, got {val_every}")
+        self.val_every = int(val_every)
+        if init not in ("zeros", "orthogonal", "small"):
+            raise ValueError(f"SGDAligner: init must be 'zeros', 'orthogonal' or 'small', got {init!r}")
+        self.init = init
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X, Y, pairs, val_pairs=None, context=None):
@@ -616,8 +628,11 @@ class SGDAligner(_LinearSource):
             Yn = Yt / Yt.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
         # phase 2: eq. 4 / eq. 7 by Adam, W frozen
-        W0 = torch.empty(dt, ds)
-        torch.nn.init.orthogonal_(W0, generator=g)                           # (dt, ds) as a linear layer's weight
+        W0 = torch.zeros(dt, ds)                                             # (dt, ds) as a linear layer's weight
+        if self.init in ("orthogonal", "small"):
+            torch.nn.init.orthogonal_(W0, generator=g)
+            if self.init == "small":
+                W0 *= 0.01
         weight = torch.nn.Parameter(W0.to(dev))
         opt = torch.optim.Adam([weight], lr=self.lr)
         p = P.shape[0]
@@ -655,14 +670,14 @@ class SGDAligner(_LinearSource):
                 tot["lpl"] += parts["lpl"] * frac
                 tot["ortho"] += parts["ortho"] * frac
             rec = {"epoch": epoch, **tot}
-            if val is not None:
+            if val is not None and (epoch % self.val_every == 0 or epoch == self.epochs):
                 with torch.no_grad():
                     rec["val_p@1"], rec["val_mse"] = self._val_score(weight.detach(), val, Yn, mse_loss)
                 key = (rec["val_p@1"], -rec["val_mse"])
                 if key > best:
                     best, best_w, best_epoch, bad = key, weight.detach().clone(), epoch, 0
                 else:
-                    bad += 1
+                    bad += self.val_every
             history.append(rec)
             if val is not None and self.patience is not None and bad >= self.patience:
                 break

@@ -35,8 +35,9 @@ from .config import resolve_device
 
 METHODS = ("nn", "csls", "isf")
 
-#: elements of one (queries x target-block) score block; 2**24 floats = 64 MB
-_BLOCK_ELEMENTS = 1 << 24
+#: elements of one (queries x target-block) score block; 2**22 floats = 16 MB (smaller blocks stay in cache for
+#: the element-wise CSLS / softmax work, which on a CPU costs as much as the matmul)
+_BLOCK_ELEMENTS = 1 << 22
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -60,7 +61,8 @@ def _as_matrix(x, name: str, device: torch.device) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(device)
     if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
+    # one cheap reduction first (a NaN / inf anywhere makes the sum non-finite); rows are located only if needed
+    if not bool(torch.isfinite(t.sum(dtype=torch.float64))) and not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).any(dim=1).sum())
         raise ValueError(f"{name} has {bad} rows with NaN or infinite values")
     return t
@@ -84,10 +86,12 @@ def _check_method(method: str) -> None:
         raise ValueError(f"retrieval method must be one of {METHODS}, got {method!r}")
 
 
-def _prepare(Q, T, src_ref, device):
+def _prepare(Q, T, src_ref, device, normalise_targets: bool = True):
     dev = _dev(device, Q, T)
     Qn = unit_rows(_as_matrix(Q, "queries Q", dev))
-    Tn = unit_rows(_as_matrix(T, "targets T", dev))
+    Tn = _as_matrix(T, "targets T", dev)
+    if normalise_targets:
+        Tn = unit_rows(Tn)
     if Qn.shape[1] != Tn.shape[1]:
         raise ValueError(f"queries have dimension {Qn.shape[1]} but targets have {Tn.shape[1]}: map the source "
                          "into the target space first (aligner.transform / transform_target)")
@@ -108,6 +112,7 @@ def _target_stat_vs_ref(Tn: torch.Tensor, Rn: torch.Tensor, method: str, k: int,
     m = Tn.shape[0]
     out = torch.empty(m, dtype=torch.float32, device=Tn.device)
     b = _block_rows(m, Rn.shape[0], batch_size)
+    Tn, Rn = _low_rank(Tn, Rn)
     RnT = Rn.T.contiguous()
     kk = min(k, Rn.shape[0])
     for s in range(0, m, b):
@@ -115,20 +120,35 @@ def _target_stat_vs_ref(Tn: torch.Tensor, Rn: torch.Tensor, method: str, k: int,
         if method == "csls":
             out[s:s + b] = S.topk(kk, dim=1).values.mean(1)
         else:
-            out[s:s + b] = torch.logsumexp(beta * S, dim=1)
+            out[s:s + b] = _logsumexp_cos(S, beta)
     return out
 
 
-def _query_knn_mean(Qn: torch.Tensor, Tn: torch.Tensor, k: int, batch_size: int | None) -> torch.Tensor:
-    """``r_T(x)``: mean cosine of each query to its ``k`` nearest targets. (q, d), (m, d) -> (q,)."""
-    q, m = Qn.shape[0], Tn.shape[0]
-    kk = min(k, m)
-    b = _block_rows(m, q, batch_size)
-    best = torch.full((q, kk), -math.inf, device=Qn.device)
-    for s in range(0, m, b):
-        S = Qn @ Tn[s:s + b].T
-        best = torch.cat([best, S.topk(min(kk, S.shape[1]), dim=1).values], 1).topk(kk, dim=1).values
-    return best.mean(1)
+def _logsumexp_cos(S: torch.Tensor, beta: float, dim: int = 1) -> torch.Tensor:
+    """``logsumexp(beta * S, dim)`` for cosines ``S <= 1`` (S is overwritten). For ``0 <= beta <= 40`` it uses
+    ``beta + log sum exp(beta (S - 1))`` in place (no max pass: ``S - 1 <= 0`` cannot overflow and the largest
+    terms cannot all underflow in float32); otherwise ``torch.logsumexp``."""
+    if 0 <= beta <= 40:
+        return S.sub_(1.0).mul_(beta).exp_().sum(dim).log_().add_(beta)
+    return torch.logsumexp(S.mul_(beta), dim=dim)
+
+
+def _low_rank(Tn: torch.Tensor, Rn: torch.Tensor, rel_tol: float = 1e-6):
+    """If ``Rn`` (n, d) has numerical rank r <= d / 2 (e.g. a 50-d vocabulary mapped linearly into 300 d), return
+    ``(Tn V_r, Rn V_r)`` with ``V_r`` (d, r) an orthonormal basis of Rn's row space (eigenvectors of ``Rn^T Rn``):
+    their products equal ``Tn Rn^T`` (up to rounding), and the (m x n) similarity pass costs r instead of d
+    multiply-adds per entry. Otherwise return the inputs unchanged."""
+    n, d = Rn.shape
+    if n < 2 * d or d < 16:
+        return Tn, Rn
+    G = Rn.double().T @ Rn.double()                                  # (d, d): cheap, and its rank is Rn's
+    vals, vecs = torch.linalg.eigh(G)
+    keep = vals > rel_tol * vals[-1].clamp_min(1e-300)
+    r = int(keep.sum())
+    if r > d // 2:
+        return Tn, Rn
+    V = vecs[:, keep].to(Rn.dtype)                                   # (d, r) orthonormal basis of Rn's rows
+    return Tn @ V, Rn @ V
 
 
 # ------------------------------------------------------------------------------------ full score matrices
@@ -184,7 +204,7 @@ def translate(Q, T, method: str = "csls", k: int = 10, topk: int = 10, batch_siz
         method: ``"nn"`` | ``"csls"`` | ``"isf"`` (inverted softmax); see the module docstring.
         k: CSLS neighbourhood size (Conneau et al. use 10).
         topk: how many candidates to return per query (capped at ``m``).
-        batch_size: target rows per block (default: a (q x block) block of 2**24 floats, 64 MB).
+        batch_size: target rows per block (default: a (q x block) block of 2**22 floats, 16 MB).
         beta: inverse temperature of the inverted softmax.
         src_ref: (n, d) mapped source vocabulary over which ``r_S`` (CSLS) or the softmax normaliser (isf) is
             taken; ``None`` = the queries themselves (one pass; with ``src_ref`` a first pass computes the
@@ -198,14 +218,16 @@ def translate(Q, T, method: str = "csls", k: int = 10, topk: int = 10, batch_siz
     _check_method(method)
     if method == "csls":
         _check_k(k)
-    dev, Qn, Tn, Rn = _prepare(Q, T, src_ref, device)
-    q, m = Qn.shape[0], Tn.shape[0]
+    dev, Qn, T_raw, Rn = _prepare(Q, T, src_ref, device, normalise_targets=False)
+    q, m = Qn.shape[0], T_raw.shape[0]
     kt = min(int(topk), m)
     if kt < 1:
         raise ValueError(f"topk must be >= 1, got {topk}")
+    t_inv = 1.0 / T_raw.norm(dim=1).clamp_min(1e-12)                     # (m,): targets normalised per block
     col_stat = None
     if Rn is not None and method != "nn":
-        col_stat = _target_stat_vs_ref(Tn, Rn, method, k, beta, batch_size)
+        col_stat = _target_stat_vs_ref(T_raw * t_inv[:, None], Rn, method, k, beta, batch_size)
+    fast_isf = method == "isf" and col_stat is None and 0 <= beta <= 40
     b = _block_rows(m, q, batch_size)
     best_v = torch.full((q, kt), -math.inf, device=dev)
     best_i = torch.zeros((q, kt), dtype=torch.int64, device=dev)
@@ -215,19 +237,23 @@ def translate(Q, T, method: str = "csls", k: int = 10, topk: int = 10, batch_siz
         from tqdm.auto import tqdm
         starts = tqdm(starts, desc=f"translate ({method})", leave=False)
     for s in starts:
-        S = Qn @ Tn[s:s + b].T                                            # (q, b) cosines
+        S = Qn @ (T_raw[s:s + b] * t_inv[s:s + b, None]).T                # (q, b) cosines
         if method == "nn":
             score = S
         elif method == "csls":
-            r_s = col_stat[s:s + b] if col_stat is not None else S.topk(min(k, q), dim=0).values.mean(0)
+            r_s = col_stat[s:s + b] if col_stat is not None else \
+                S.T.contiguous().topk(min(k, q), dim=1).values.mean(1)    # contiguous rows: faster than dim=0
             if r_t_best is not None:
                 r_t_best = torch.cat([r_t_best, S.topk(min(k, S.shape[1]), dim=1).values], 1).topk(
                     r_t_best.shape[1], dim=1).values
             score = S.sub_(0.5 * r_s[None, :])            # in place: ranks as 2 S - r_S (scores doubled below)
+        elif fast_isf:
+            # in place: E = exp(beta (S - 1)), P(y | x) = E / sum_x E (columns); ranked as P, logged below
+            E = S.sub_(1.0).mul_(beta).exp_()
+            score = E.div_(E.sum(0, keepdim=True))
         else:
-            score = S.mul_(beta)                            # in place: beta * S
-            logz = col_stat[s:s + b] if col_stat is not None else torch.logsumexp(score, dim=0)
-            score = score.sub_(logz[None, :])
+            logz = col_stat[s:s + b] if col_stat is not None else _logsumexp_cos(S.clone(), beta, dim=0)
+            score = S.mul_(beta).sub_(logz[None, :])            # in place: beta S - log Z
         bv, bi = score.topk(min(kt, score.shape[1]), dim=1)
         cat_v = torch.cat([best_v, bv], 1)
         cat_i = torch.cat([best_i, bi + s], 1)
@@ -235,6 +261,8 @@ def translate(Q, T, method: str = "csls", k: int = 10, topk: int = 10, batch_siz
         best_i = cat_i.gather(1, pos)
     if not return_scores:
         return best_i
+    if fast_isf:
+        best_v = best_v.log()
     if method == "csls":
         best_v = 2 * best_v
         if r_t_best is not None:

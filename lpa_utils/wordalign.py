@@ -1,0 +1,599 @@
+"""Chapter 03 (cross-lingual word alignment, LPL paper section 4.2): data, Table 1a, fewer pairs, ablations, Table 2.
+
+The notebook ``notebooks/03_word_alignment.ipynb`` calls these functions; they do the work:
+
+- :func:`load_pair` loads a language pair's embeddings, dictionary and a MUSE-style split through
+  :mod:`lpa_utils.data` (names from :data:`PAIRS`, or paths, so the Dinu / VecMap files work unchanged).
+- :data:`TABLE1A` lists the rows of the paper's Table 1a (plus orthogonal Procrustes and MSE with CSLS) as
+  compositions of the Artetxe et al. (2018) steps of :mod:`lpa_utils.align`, each with its retrieval;
+  :data:`PAPER_TABLE1A` holds the paper's numbers (on its own data: Dinu EN-IT and the VecMap EN-DE/FI/ES files).
+- :func:`run_table1a` fits and scores every row on one pair (algebraic rows once, SGD rows once per seed),
+  tuning each method's hyperparameters on the validation pairs only.
+- :func:`fewer_pairs` (the paper's central claim), :func:`ablation` (k and beta) and :func:`neighbour_table`
+  (Table 2: the neighbours of "windows" in the source, target and combined aligned spaces).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .align import (Normalize, Pipeline, SGDAligner, ShigetoRidge, artetxe2016, artetxe2018,
+                    smith2017)
+from .retrieval import evaluate_translation, translate, word_rows
+
+# ------------------------------------------------------------------------------------------------- pairs
+
+
+@dataclass
+class PairConfig:
+    """Where one language pair's data comes from (names of :mod:`lpa_utils.data` datasets, or file paths)."""
+
+    pair: str                      # "en-it"
+    src: str                       # source embeddings: a dataset name or a path
+    tgt: str                       # target embeddings
+    dictionary: str = "merged"     # dictionary source ("merged" | "multiwordnet" | "freedict") or a path
+    label: str = ""                # short description of the vectors, shown in every table row
+    n_test: int = 1500             # test source words
+    test_dictionary: str | None = None   # a separate test dictionary file (Dinu / VecMap); then no random test
+
+
+def bible_pairs(dim: int = 100) -> dict[str, PairConfig]:
+    """EN-IT / EN-DE / EN-ES on our Bible word2vec vectors (``dim`` = 100 or 300), both sides trained alike."""
+    return {f"en-{l}": PairConfig(f"en-{l}", f"bible-en-w2v-{dim}d", f"bible-{l}-w2v-{dim}d", "merged",
+                                  f"Bible word2vec {dim}d EN->{l.upper()}", n_test=500)
+            for l in ("it", "de", "es")}
+
+
+#: the offline defaults (DATA.md): Bible word2vec for IT / DE / ES; GloVe 50d -> floret (FI) and -> fastText (FR)
+PAIRS: dict[str, PairConfig] = {
+    **bible_pairs(100),
+    "en-fi": PairConfig("en-fi", "glove-en-50d", "floret-fi-300d", "freedict", "GloVe 50d -> floret 300d EN->FI",
+                        n_test=1500),
+    "en-fr": PairConfig("en-fr", "glove-en-50d", "fasttext-fr-300d", "merged", "GloVe 50d -> fastText 300d EN->FR",
+                        n_test=1500),
+}
+
+
+@dataclass
+class PairData:
+    """One pair, ready to align: vectors, words, row pairs of the split, and provenance."""
+
+    config: PairConfig
+    src_emb: Any
+    tgt_emb: Any
+    split: Any                     # lpa_utils.data.DictionarySplit (train, val, test, rest DataFrames)
+    train: np.ndarray              # (p, 2) int64 rows (source row, target row)
+    val: np.ndarray                # (p_val, 2)
+    rest: np.ndarray               # (p_rest, 2): every pair whose source word is neither test nor validation
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.src_emb.vectors
+
+    @property
+    def Y(self) -> np.ndarray:
+        return self.tgt_emb.vectors
+
+    @property
+    def label(self) -> str:
+        return self.config.label or f"{self.src_emb.name} -> {self.tgt_emb.name}"
+
+    @property
+    def data_label(self) -> str:
+        """What every table row says about its data: vectors, dictionary, sizes."""
+        return (f"{self.label}; dictionary {self.config.dictionary}; vocab {len(self.src_emb):,}/{len(self.tgt_emb):,}; "
+                f"train {len(self.train):,} pairs, val {len(self.val):,}, test {self.split.test['src'].nunique():,} words")
+
+
+def _band_validation(train: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validation pairs = all pairs of source words drawn at random (``seed``) from the training frequency band,
+    until at least ``n_val`` pairs; the rest stays training data. Returns ``(train, val)``."""
+    words = pd.unique(train["src"])
+    order = np.random.default_rng(seed).permutation(len(words))
+    counts = train.groupby("src", sort=False).size().reindex(words[order]).to_numpy()
+    take = int(np.searchsorted(np.cumsum(counts), n_val) + 1)
+    val_words = set(words[order[:take]])
+    is_val = train["src"].isin(val_words)
+    return train[~is_val].reset_index(drop=True), train[is_val].reset_index(drop=True)
+
+
+def load_pair(pair: str | PairConfig, *, src: str | None = None, tgt: str | None = None,
+              dictionary: str | None = None, test_dictionary: str | None = None, n_test: int | None = None,
+              n_train: int = 3000, n_val: int = 150, val_from: str = "band", max_src: int | None = 20000,
+              max_tgt: int | None = 20000, seed: int = 0, save_split: bool = True) -> PairData:
+    """Load a pair's embeddings, dictionary and train / validation / test split.
+
+    Args:
+        pair: a key of :data:`PAIRS` (``"en-it"``, ...) or a :class:`PairConfig`; ``src`` / ``tgt`` / ``dictionary``
+            override its embeddings (dataset names or paths of word2vec text/binary files) and dictionary (source
+            name or path of a ``"src tgt"`` file, e.g. Dinu's ``OPUS_en_it_europarl_train_5K.txt``).
+        test_dictionary: path of a separate test dictionary (Dinu / VecMap protocol); without it, ``n_test``
+            random source words of the dictionary are held out (MUSE style, :func:`lpa_utils.data.make_split`).
+        n_train, n_val: training and validation pairs (the paper: 3,000 and 150).
+        val_from: ``"band"`` (default): validation words drawn at random from the training frequency band (the
+            most frequent non-test words), so that validation resembles training and test; ``"next"``: the data
+            layer's words right after the training ones (on the small Bible vocabularies these are rare words
+            with P@1 near 0 for every method, useless for model selection).
+        max_src, max_tgt: vocabulary sizes (most frequent words); retrieval searches the whole target vocabulary.
+    """
+    from .data import load_dictionary, load_embeddings, make_split
+
+    cfg = PAIRS[pair] if isinstance(pair, str) else pair
+    cfg = PairConfig(cfg.pair, src or cfg.src, tgt or cfg.tgt, dictionary or cfg.dictionary, cfg.label,
+                     n_test if n_test is not None else cfg.n_test, test_dictionary or cfg.test_dictionary)
+    if src or tgt:
+        cfg.label = f"{cfg.src} -> {cfg.tgt}"
+    if val_from not in ("band", "next"):
+        raise ValueError(f"val_from must be 'band' or 'next', got {val_from!r}")
+    se = load_embeddings(cfg.src, max_words=max_src)
+    te = load_embeddings(cfg.tgt, max_words=max_tgt)
+    lang_pair = cfg.pair
+
+    def dictionary_of(spec: str):
+        if spec in ("merged", "multiwordnet", "freedict") or spec.startswith(("dinu-", "vecmap-", "muse-")):
+            return load_dictionary(lang_pair, source=spec)
+        return load_dictionary(spec)
+
+    d = dictionary_of(cfg.dictionary)
+    extra_val = n_val if val_from == "band" else 0
+    if cfg.test_dictionary:
+        split = _split_with_test_file(d, dictionary_of(cfg.test_dictionary), se, te, n_train + extra_val,
+                                      n_val if val_from == "next" else 0)
+    else:
+        split = make_split(d, se, te, n_test=cfg.n_test, n_train=n_train + extra_val,
+                           n_val=n_val if val_from == "next" else 0, seed=seed, save=save_split,
+                           name=f"{cfg.pair}-{se.name}--{te.name}")
+    if val_from == "band":
+        split.train, split.val = _band_validation(split.train, n_val, seed)
+        val_words = set(split.val["src"])
+        split.rest = split.rest[~split.rest["src"].isin(val_words)].reset_index(drop=True)
+    manifest = dict(split.manifest)
+    manifest["validation"] = val_from
+    manifest["final_sizes"] = {k: {"pairs": int(len(getattr(split, k))),
+                                   "src_words": int(getattr(split, k)["src"].nunique())}
+                               for k in ("train", "val", "test", "rest")}
+    return PairData(cfg, se, te, split, split.pairs("train", se, te), split.pairs("val", se, te),
+                    split.pairs("rest", se, te), manifest)
+
+
+def _split_with_test_file(d_train, d_test, se, te, n_train, n_val):
+    """Dinu / VecMap protocol: the test file is the test set; train (first ``n_train`` in-vocabulary pairs of the
+    training file, in file order) and the next ``n_val`` pairs of other source words."""
+    from .data import DictionarySplit
+
+    def covered(df):
+        ok = (se.lookup(df["src"]) >= 0) & (te.lookup(df["tgt"]) >= 0)
+        return df[ok].reset_index(drop=True)
+
+    test = d_test[["src", "tgt"]].reset_index(drop=True)       # OOV test pairs are dropped and counted later
+    pool = covered(d_train)
+    pool = pool[~pool["src"].isin(set(test["src"]))].reset_index(drop=True)
+    train = pool.iloc[:n_train]
+    after = pool.iloc[len(train):]
+    val = after[~after["src"].isin(set(train["src"]))].iloc[:n_val]
+    rest = pool[~pool["src"].isin(set(val["src"]))]
+    strip = lambda df: df[["src", "tgt"]].reset_index(drop=True)  # noqa: E731
+    return DictionarySplit(strip(train), strip(val), test, strip(rest),
+                           {"method": "test: the given test dictionary; train: first pairs of the training file",
+                            "sizes": {"train": len(train), "val": len(val), "test": len(test)}})
+
+
+# ---------------------------------------------------------------------------------------------- Table 1a
+#: The paper's Table 1a (P@1 in %), on its own data: Dinu et al. EN-IT and the VecMap EN-DE / EN-FI / EN-ES files.
+#: (The paper prints identical numbers for the Shigeto and Smith rows.)
+PAPER_TABLE1A: dict[str, dict[str, float]] = {
+    "Shigeto 2015 (T->S)": {"en-it": 41.53, "en-de": 43.07, "en-fi": 31.04, "en-es": 33.73},
+    "Artetxe 2016": {"en-it": 39.27, "en-de": 41.87, "en-fi": 30.62, "en-es": 31.40},
+    "Smith 2017 (IS)": {"en-it": 41.53, "en-de": 43.07, "en-fi": 31.04, "en-es": 33.73},
+    "Artetxe 2018 (NN)": {"en-it": 44.00, "en-de": 44.27, "en-fi": 32.94, "en-es": 36.53},
+    "Artetxe 2018 (IS)": {"en-it": 45.27, "en-de": 44.13, "en-fi": 32.94, "en-es": 36.60},
+    "MSE, SGD (NN)": {"en-it": 39.67, "en-de": 45.47, "en-fi": 29.42, "en-es": 35.3},
+    "LPA+MSE, SGD (CSLS)": {"en-it": 43.33, "en-de": 46.07, "en-fi": 33.50, "en-es": 35.13},
+}
+PAPER_REF = "LPL paper Table 1a, on its own data (Dinu EN-IT / VecMap EN-DE, EN-FI, EN-ES)"
+
+
+@dataclass
+class MethodSpec:
+    """A Table 1a row: how to build the aligner, which retrieval scores it, which steps of Table 1b it uses."""
+
+    name: str
+    steps: str                                   # Table 1b transformations, as the paper lists them
+    build: Callable[..., Any]                    # build(**hyper, seed=, device=, sgd=) -> aligner
+    retrieval: str                               # "nn" | "csls" | "isf"
+    grid: dict[str, Sequence[Any]] = field(default_factory=dict)    # hyperparameters tuned on validation
+    sgd: bool = False                            # trained by SGD: one run per seed
+
+
+def sgd_pipeline(loss: str, seed: int = 0, device=None, **kw) -> Pipeline:
+    """The SGD rows' aligner: S0 (unit, center) then :class:`lpa_utils.align.SGDAligner` (``loss`` "mse" | "lpa")."""
+    return Pipeline([Normalize(("unit", "center"), device=device),
+                     SGDAligner(loss, seed=seed, device=device, **kw)], name=f"SGD {loss}")
+
+
+def _sgd(loss: str):
+    def build(seed=0, device=None, sgd=None, **hyper):
+        return sgd_pipeline(loss, seed=seed, device=device, **{**(sgd or {}), **hyper})
+    return build
+
+
+TABLE1A: list[MethodSpec] = [
+    MethodSpec("Shigeto 2015 (T->S)", "S0, ridge T->S",
+               lambda alpha=1.0, device=None, **_: Pipeline([Normalize(("unit", "center"), device=device),
+                                                               ShigetoRidge(alpha, device=device)]),
+               "nn", {"alpha": (0.1, 1.0, 10.0)}),
+    MethodSpec("Artetxe 2016", "S0, S2", lambda device=None, **_: artetxe2016(device=device), "nn"),
+    MethodSpec("Smith 2017 (IS)", "S0, S2, S5", lambda dims=1.0, device=None, **_: smith2017(dims, device=device),
+               "isf", {"dims": (0.6, 0.8, 1.0), "beta": (1.0, 10.0, 30.0)}),
+    MethodSpec("Artetxe 2018 (NN)", "S0-S5", lambda dims=1.0, device=None, **_: artetxe2018(dims, device=device),
+               "nn", {"dims": (0.6, 0.8, 1.0)}),
+    MethodSpec("Artetxe 2018 (IS)", "S0-S5", lambda dims=1.0, device=None, **_: artetxe2018(dims, device=device),
+               "isf", {"dims": (0.6, 0.8, 1.0), "beta": (1.0, 10.0, 30.0)}),
+    MethodSpec("Procrustes (CSLS)", "S0, S2", lambda device=None, **_: artetxe2016(device=device), "csls"),
+    MethodSpec("MSE, SGD (NN)", "S0, S2 (ortho) SGD", _sgd("mse"), "nn", sgd=True),
+    MethodSpec("MSE, SGD (CSLS)", "S0, S2 (ortho) SGD", _sgd("mse"), "csls", sgd=True),
+    MethodSpec("LPA+MSE, SGD (CSLS)", "S0, S2 (ortho) SGD", _sgd("lpa"), "csls", sgd=True),
+]
+
+#: SGD settings of the chapter, the same for MSE and LPA (fixed during development on EN-IT, Bible 100d): Adam,
+#: lr 0.03, mini-batches of 256 pairs (shuffled by the seed), at most 150 epochs, validation P@1 every 5 epochs,
+#: patience 50 epochs, L_ortho weight 1 (eq. 7), W starting at zero; LPA: k = 10, beta = 1.
+SGD_DEFAULTS = dict(k=10, beta=1.0, ortho=1.0, epochs=150, lr=0.03, batch_size=256, patience=50, val_every=5,
+                    init="zeros")
+
+
+def _score(aligner, data: PairData, df: pd.DataFrame, method: str, beta: float = 10.0, device=None,
+           mapped=None) -> dict:
+    Zs, Zt = mapped if mapped is not None else (aligner.transform(data.X), aligner.transform_target(data.Y))
+    return evaluate_translation(Zs, Zt, data.src_emb.words, data.tgt_emb.words, df, method=method, beta=beta,
+                                device=device)
+
+
+def _tune(spec: MethodSpec, data: PairData, device=None) -> tuple[dict, Any, tuple, float]:
+    """Grid search of ``spec.grid`` on the validation pairs (retrieval = the row's own); returns the best
+    hyperparameters, the fitted aligner, its mapped vocabularies and the best validation P@1. The retrieval
+    parameter ``beta`` (inverse temperature) is searched for the best mapping only (it needs no refit)."""
+    fit_grid = {k: v for k, v in spec.grid.items() if k != "beta"}
+    betas = spec.grid.get("beta", (10.0,))
+    keys = list(fit_grid)
+    combos = [dict(zip(keys, vals)) for vals in _product([fit_grid[k] for k in keys])] or [{}]
+    best = None
+    for hyper in combos:
+        al = spec.build(device=device, **hyper).fit(data.X, data.Y, data.train, val_pairs=data.val)
+        mapped = (al.transform(data.X), al.transform_target(data.Y))
+        # mappings compared by NN on validation (cheap); isf temperature chosen afterwards for the best one
+        p1 = _score(al, data, data.split.val, "nn" if spec.retrieval == "isf" else spec.retrieval,
+                    device=device, mapped=mapped)["p@1"] if len(combos) > 1 else 0.0
+        if best is None or p1 > best[3]:
+            best = (hyper, al, mapped, p1)
+    hyper, al, mapped, p1 = best
+    if spec.retrieval == "isf":
+        scores = [(_score(al, data, data.split.val, "isf", beta=b, device=device, mapped=mapped)["p@1"], -i, b)
+                  for i, b in enumerate(betas)]
+        p1, _, b = max(scores)
+        hyper = {**hyper, "beta": b}
+    return hyper, al, mapped, p1
+
+
+def _product(lists):
+    if not lists:
+        return []
+    import itertools
+
+    return list(itertools.product(*lists))
+
+
+def run_table1a(data: PairData, seeds: Sequence[int] = (0, 1, 2), methods: Sequence[str] | None = None,
+                sgd: dict | None = None, device=None, progress: bool = True, keep: dict | None = None) -> pd.DataFrame:
+    """Fit and score every Table 1a row on ``data``: one row per (method, seed) with P@1/5/10 on the test words.
+
+    Algebraic rows are deterministic (one run; their hyperparameters — Shigeto's alpha, the kept dimensions of
+    S5, the inverted-softmax temperature — are chosen on the validation pairs). SGD rows run once per seed with
+    early stopping on the validation pairs; "MSE, SGD (NN)" and "MSE, SGD (CSLS)" share the same fitted maps.
+    ``keep``: a dict that receives the fitted SGD aligners, keyed ``(pair, "mse" | "lpa", seed)``.
+    """
+    sgd_kw = {**SGD_DEFAULTS, **(sgd or {})}
+    specs = [s for s in TABLE1A if methods is None or s.name in methods]
+    rows = []
+    fitted_sgd: dict[tuple[str, int], Any] = {}
+    it = specs
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(specs, desc=f"Table 1a {data.config.pair}", leave=False)
+    for spec in it:
+        for seed in (seeds if spec.sgd else (None,)):
+            t0 = time.perf_counter()
+            if spec.sgd:
+                loss = "lpa" if spec.name.startswith("LPA") else "mse"
+                key = (loss, seed)
+                if key not in fitted_sgd:
+                    al = spec.build(seed=seed, device=device, sgd=sgd_kw).fit(data.X, data.Y, data.train,
+                                                                             val_pairs=data.val)
+                    fitted_sgd[key] = (al, (al.transform(data.X), al.transform_target(data.Y)))
+                al, mapped = fitted_sgd[key]
+                if keep is not None:
+                    keep[(data.config.pair, loss, seed)] = al
+                hyper = {"best_epoch": al.steps[-1].best_epoch_, **{k: sgd_kw[k] for k in ("lr", "ortho")},
+                         **({"k": sgd_kw["k"], "beta": sgd_kw["beta"]} if loss == "lpa" else {})}
+                beta = 10.0
+            else:
+                hyper, al, mapped, _ = _tune(spec, data, device=device)
+                beta = hyper.get("beta", 10.0)
+            ev = _score(al, data, data.split.test, spec.retrieval, beta=beta, device=device, mapped=mapped)
+            rows.append({"pair": data.config.pair, "data": data.label, "method": spec.name, "steps": spec.steps,
+                         "retrieval": spec.retrieval.upper(), "seed": seed, **{k: ev[k] for k in
+                         ("p@1", "p@5", "p@10", "n_queries", "n_pairs", "n_oov_pairs", "coverage")},
+                         "hyper": hyper, "fit_s": time.perf_counter() - t0})
+    return pd.DataFrame(rows)
+
+
+def load_pairs(pairs: Sequence[str | PairConfig], overrides: dict[str, dict] | None = None,
+               **kw) -> dict[str, PairData]:
+    """:func:`load_pair` for several pairs (keys of :data:`PAIRS` or :class:`PairConfig`), keyed by pair name;
+    ``overrides[pair]`` holds per-pair keyword arguments (``src``, ``tgt``, ``dictionary``, ``test_dictionary``,
+    ``n_test``, ...), ``kw`` the shared ones."""
+    overrides = overrides or {}
+    out = {}
+    for p in pairs:
+        name = p if isinstance(p, str) else p.pair
+        out[name] = load_pair(p, **{**kw, **overrides.get(name, {})})
+    return out
+
+
+def data_table(datas: dict[str, PairData]) -> pd.DataFrame:
+    """One row per pair: vectors, dictionary, vocabulary sizes, split sizes and dictionary coverage."""
+    rows = []
+    for p, d in datas.items():
+        cov = d.manifest.get("coverage", {})
+        rows.append({"pair": p, "vectors": d.label, "dictionary": d.config.dictionary,
+                     "src vocab": len(d.src_emb), "tgt vocab": len(d.tgt_emb),
+                     "dim": f"{d.src_emb.dim} -> {d.tgt_emb.dim}",
+                     "train pairs": len(d.train), "train words": d.split.train["src"].nunique(),
+                     "val pairs": len(d.val), "test words": d.split.test["src"].nunique(),
+                     "test pairs": len(d.split.test), "pool (all) pairs": len(d.rest),
+                     "dictionary pairs in both vocabularies": cov.get("covered_pairs")})
+    return pd.DataFrame(rows)
+
+
+def run_table1a_all(datas: dict[str, PairData], seeds: Sequence[int] = (0, 1, 2), **kw) -> pd.DataFrame:
+    """:func:`run_table1a` on every pair, concatenated."""
+    return pd.concat([run_table1a(d, seeds=seeds, **kw) for d in datas.values()], ignore_index=True)
+
+
+def lpa_vs_baselines(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per pair, in P@1 points: LPA+MSE (CSLS) minus MSE by SGD (CSLS), seed by seed (mean, std, wins), and
+    LPA+MSE minus the best algebraic row (deterministic) and minus Procrustes with CSLS."""
+    rows = []
+    for pair, g in runs.groupby("pair", sort=False):
+        lpa = g[g["method"] == "LPA+MSE, SGD (CSLS)"].set_index("seed")["p@1"] * 100
+        mse = g[g["method"] == "MSE, SGD (CSLS)"].set_index("seed")["p@1"] * 100
+        alg = g[g["seed"].isna()]
+        best = alg.loc[alg["p@1"].idxmax()] if len(alg) else None
+        proc = alg[alg["method"] == "Procrustes (CSLS)"]["p@1"] * 100
+        diff = (lpa - mse).dropna()
+        rows.append({
+            "pair": pair, "LPA+MSE (CSLS)": lpa.mean(), "MSE SGD (CSLS)": mse.mean(),
+            "LPA - MSE": diff.mean(), "std over seeds": diff.std(ddof=1) if len(diff) > 1 else 0.0,
+            "seeds LPA > MSE": f"{int((diff > 0).sum())}/{len(diff)}",
+            "best algebraic row": None if best is None else best["method"],
+            "best algebraic": None if best is None else 100 * best["p@1"],
+            "LPA - best algebraic": None if best is None else lpa.mean() - 100 * best["p@1"],
+            "LPA - Procrustes (CSLS)": lpa.mean() - float(proc.iloc[0]) if len(proc) else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def summarize_table1a(runs: pd.DataFrame, pair_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean +- std (over seeds) of P@1 in %, per method (rows) and pair (columns), with the paper's figure
+    beside each of ours (column ``"<pair> paper"``)."""
+    g = runs.groupby(["method", "pair"], sort=False)["p@1"]
+    stats = g.agg(["mean", "std", "count"]).reset_index()
+    pairs = list(pair_order or pd.unique(runs["pair"]))
+    methods = list(pd.unique(runs["method"]))
+    out = pd.DataFrame(index=pd.Index(methods, name="method"))
+    for p in pairs:
+        s = stats[stats["pair"] == p].set_index("method")
+        out[f"{p} ours"] = [_fmt(s.loc[m]) if m in s.index else "" for m in methods]
+        out[f"{p} paper"] = [PAPER_TABLE1A.get(m, {}).get(p, np.nan) for m in methods]
+    return out
+
+
+def _fmt(row) -> str:
+    m = 100 * row["mean"]
+    if row["count"] > 1:
+        return f"{m:.2f} ± {100 * row['std']:.2f}"
+    return f"{m:.2f}"
+
+
+# ------------------------------------------------------------------------------------------ fewer pairs
+def fewer_pairs(data: PairData, sizes: Sequence[int | str] = (100, 250, 500, 1000, 2000, 3000, "all"),
+                seeds: Sequence[int] = (0, 1, 2), sgd: dict | None = None, device=None,
+                methods: Sequence[str] = ("MSE", "MSE+LPL", "Procrustes"), progress: bool = True) -> pd.DataFrame:
+    """P@1 (CSLS) against the number of training pairs for MSE, MSE + LPL (LPA) and Procrustes.
+
+    For each size and seed, the training pairs are the pairs of source words drawn at random (``seed``) from
+    the whole training pool (``data.rest``: every pair whose source word is neither a test nor a validation word)
+    until ``size`` pairs; ``"all"`` uses the whole pool. The same subset is given to all three methods.
+    """
+    sgd_kw = {**SGD_DEFAULTS, **(sgd or {})}
+    pool = data.split.rest
+    rows = []
+    jobs = [(s, seed) for s in sizes for seed in seeds]
+    if progress:
+        from tqdm.auto import tqdm
+        jobs = tqdm(jobs, desc=f"fewer pairs {data.config.pair}", leave=False)
+    for size, seed in jobs:
+        sub = pool if size == "all" else _subset_by_words(pool, int(size), seed)
+        P = np.stack([data.src_emb.lookup(sub["src"]), data.tgt_emb.lookup(sub["tgt"])], 1)
+        n = len(P)
+        for m in methods:
+            t0 = time.perf_counter()
+            if m == "Procrustes":
+                al = artetxe2016(device=device)
+            else:
+                al = _sgd("lpa" if m == "MSE+LPL" else "mse")(seed=seed, device=device, sgd=sgd_kw)
+            al.fit(data.X, data.Y, P, val_pairs=data.val)
+            ev = _score(al, data, data.split.test, "csls", device=device)
+            rows.append({"pair": data.config.pair, "method": m, "size": str(size), "n_pairs": n, "seed": seed,
+                         "p@1": ev["p@1"], "p@10": ev["p@10"], "fit_s": time.perf_counter() - t0})
+    return pd.DataFrame(rows)
+
+
+def _subset_by_words(pool: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """All pairs of random source words (``seed``) until ``size`` pairs, cut to exactly ``size``."""
+    words = pd.unique(pool["src"])
+    order = words[np.random.default_rng(seed).permutation(len(words))]
+    rank = pd.Series(np.arange(len(order)), index=order)
+    sub = pool.assign(_r=rank.reindex(pool["src"]).to_numpy()).sort_values("_r", kind="stable")
+    return sub.iloc[:size][["src", "tgt"]].reset_index(drop=True)
+
+
+# -------------------------------------------------------------------------------------------- ablations
+def ablation(data: PairData, ks: Sequence[int] = (1, 5, 10, 20), betas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0),
+             seeds: Sequence[int] = (0, 1, 2), sgd: dict | None = None, device=None,
+             progress: bool = True) -> pd.DataFrame:
+    """LPA's P@1 (validation and test, CSLS) over k (beta fixed at the default) and over beta (k at the default)."""
+    sgd_kw = {**SGD_DEFAULTS, **(sgd or {})}
+    grid = [("k", k, dict(k=k)) for k in ks] + [("beta", b, dict(beta=b)) for b in betas]
+    jobs = [(g, seed) for g in grid for seed in seeds]
+    if progress:
+        from tqdm.auto import tqdm
+        jobs = tqdm(jobs, desc=f"ablation {data.config.pair}", leave=False)
+    rows = []
+    for (param, value, over), seed in jobs:
+        t0 = time.perf_counter()
+        al = _sgd("lpa")(seed=seed, device=device, sgd={**sgd_kw, **over}).fit(data.X, data.Y, data.train,
+                                                                                val_pairs=data.val)
+        mapped = (al.transform(data.X), al.transform_target(data.Y))
+        val = _score(al, data, data.split.val, "csls", device=device, mapped=mapped)
+        test = _score(al, data, data.split.test, "csls", device=device, mapped=mapped)
+        rows.append({"pair": data.config.pair, "param": param, "value": value, "seed": seed,
+                     "val p@1": val["p@1"], "test p@1": test["p@1"], "fit_s": time.perf_counter() - t0})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- Table 2
+def neighbour_table(data: PairData, aligners: dict[str, Any], words: Sequence[str], n: int = 8,
+                    device=None) -> pd.DataFrame:
+    """Table 2: nearest neighbours (cosine) of each word in the source space, in the target space (of its first
+    gold translation in the test/train dictionary that the target vocabulary holds), and in the combined aligned
+    space of each aligner (mapped source vocabulary and target vocabulary together, so neighbours mix both
+    languages; target words marked ``[xx]``). Neighbours that are themselves training source words are marked
+    with ``*`` (the paper's "nt/2000" discussion). Words missing from the source vocabulary are skipped.
+
+    Returns a long table: ``word``, ``space`` (``"source"``, ``"target (<translation>)"``, ``"aligned: <name>"``),
+    ``neighbours`` (a comma-separated string) and ``n_train_neighbours``.
+    """
+    se, te = data.src_emb, data.tgt_emb
+    words = [w for w in words if w in se]
+    if not words:
+        return pd.DataFrame(columns=["word", "space", "neighbours", "n_train_neighbours"])
+    rows_w = word_rows(se.words, words)
+    train_src = set(data.split.train["src"])
+    lang = data.config.pair.split("-")[-1]
+    src_words = np.asarray(se.words, dtype=object)
+    tgt_words = np.asarray(te.words, dtype=object)
+    gold = pd.concat([data.split.test, data.split.train, data.split.val, data.split.rest])
+    gold = gold[gold["src"].isin(words) & (te.lookup(gold["tgt"]) >= 0)].drop_duplicates("src")
+    gold_of = dict(zip(gold["src"], gold["tgt"]))            # one entry per word: a small dict, not a loop
+    out = []
+
+    def mark(ws, is_train):
+        return ", ".join(f"{w}*" if t else w for w, t in zip(ws, is_train))
+
+    # source space
+    Xs = torch.as_tensor(se.vectors)
+    top = translate(Xs[rows_w], Xs, "nn", topk=n + 1, device=device).cpu().numpy()
+    for w, r, t in zip(words, rows_w, top):
+        t = t[t != r][:n]
+        ws = src_words[t]
+        flags = [x in train_src for x in ws]
+        out.append({"word": w, "space": "source (EN)", "neighbours": mark(ws, flags), "n_train_neighbours": sum(flags)})
+    # target space: neighbours of the gold translation
+    Yt = torch.as_tensor(te.vectors)
+    have = [w for w in words if w in gold_of]
+    if have:
+        trow = te.lookup([gold_of[w] for w in have])
+        topt = translate(Yt[trow], Yt, "nn", topk=n + 1, device=device).cpu().numpy()
+        for w, r, t in zip(have, trow, topt):
+            t = t[t != r][:n]
+            out.append({"word": w, "space": f"target ({lang.upper()}: {gold_of[w]})",
+                        "neighbours": ", ".join(tgt_words[t]), "n_train_neighbours": 0})
+    # combined aligned space
+    for name, al in aligners.items():
+        Zs, Zt = al.transform(se.vectors), al.transform_target(te.vectors)
+        Z = torch.cat([Zs, Zt.to(Zs.device)], 0)
+        labels = np.concatenate([src_words, (pd.Series(tgt_words) + f" [{lang}]").to_numpy(dtype=object)])
+        is_train = np.concatenate([np.isin(src_words, list(train_src)), np.zeros(len(te), bool)])
+        topc = translate(Zs[torch.as_tensor(rows_w, device=Zs.device)], Z, "nn", topk=n + 1,
+                         device=device).cpu().numpy()
+        for w, r, t in zip(words, rows_w, topc):
+            t = t[t != r][:n]
+            out.append({"word": w, "space": f"aligned: {name}", "neighbours": mark(labels[t], is_train[t]),
+                        "n_train_neighbours": int(is_train[t].sum())})
+    df = pd.DataFrame(out)
+    order = {w: i for i, w in enumerate(words)}
+    return df.sort_values("word", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def fewer_pairs_all(datas: dict[str, PairData], pairs: Sequence[str], **kw) -> pd.DataFrame:
+    """:func:`fewer_pairs` on each of ``pairs`` (keys of ``datas``), concatenated."""
+    return pd.concat([fewer_pairs(datas[p], **kw) for p in pairs if p in datas], ignore_index=True)
+
+
+def fewer_pairs_summary(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std of P@1 (%) per pair, method and size (with the mean number of pairs), sizes in order."""
+    g = sweep.groupby(["pair", "size", "method"], sort=False)
+    out = g.agg(n_pairs=("n_pairs", "mean"), mean=("p@1", "mean"), std=("p@1", "std"), runs=("p@1", "size"))
+    out[["mean", "std"]] *= 100
+    return out.reset_index()
+
+
+def lpl_gain_by_size(sweep: pd.DataFrame) -> pd.DataFrame:
+    """MSE+LPL minus MSE (P@1 points) per pair and size, seed by seed: mean, std and wins."""
+    piv = sweep.pivot_table(index=["pair", "size", "seed"], columns="method", values="p@1", sort=False)
+    d = (piv["MSE+LPL"] - piv["MSE"]) * 100
+    g = d.groupby(level=["pair", "size"], sort=False)
+    return pd.DataFrame({"LPL gain (points)": g.mean(), "std": g.std(ddof=1),
+                         "seeds LPL > MSE": g.apply(lambda s: f"{int((s > 0).sum())}/{len(s)}")}).reset_index()
+
+
+def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: pd.DataFrame | None = None,
+                   abl: pd.DataFrame | None = None, neighbours: dict[str, pd.DataFrame] | None = None) -> None:
+    """Write every Table 1a cell (ours: per-seed values; the paper's figure beside it), the fewer-pairs curves,
+    the ablations and the Table 2 neighbour lists into the chapter's :class:`lpa_utils.results.Results`."""
+    for (pair, method), g in runs.groupby(["pair", "method"], sort=False):
+        d = datas[pair]
+        first = g.iloc[0]
+        paper = PAPER_TABLE1A.get(method, {}).get(pair)
+        for metric in ("p@1", "p@5", "p@10"):
+            res.add(f"{metric.upper()} (%)", data=d.data_label, method=method, values=list(100 * g[metric]),
+                    paper=paper if metric == "p@1" else None, paper_ref=PAPER_REF if (paper and metric == "p@1")
+                    else None, unit="%", pair=pair, retrieval=first["retrieval"], steps=first["steps"],
+                    coverage=float(first["coverage"]), n_queries=int(first["n_queries"]),
+                    hyper=[h for h in g["hyper"]])
+    res.add_table("table1a_runs", runs.drop(columns=["hyper"]).assign(hyper=runs["hyper"].astype(str)))
+    res.add_table("table1a", summarize_table1a(runs))
+    res.add_table("lpa_vs_baselines", lpa_vs_baselines(runs))
+    if sweep is not None and len(sweep):
+        for (pair, method, size), g in sweep.groupby(["pair", "method", "size"], sort=False):
+            res.add("P@1 (%) vs training pairs", data=datas[pair].data_label, method=f"{method} @ {size} pairs",
+                    values=list(100 * g["p@1"]), unit="%", pair=pair, size=size, n_pairs=float(g["n_pairs"].mean()),
+                    retrieval="CSLS")
+        res.add_table("fewer_pairs_runs", sweep)
+        res.add_table("fewer_pairs", fewer_pairs_summary(sweep))
+        res.add_table("lpl_gain_by_size", lpl_gain_by_size(sweep))
+    if abl is not None and len(abl):
+        for (pair, param, value), g in abl.groupby(["pair", "param", "value"], sort=False):
+            res.add("P@1 (%), ablation", data=datas[pair].data_label, method=f"LPA+MSE {param}={value}",
+                    values=list(100 * g["test p@1"]), unit="%", pair=pair, param=param, value=value,
+                    val_mean=float(100 * g["val p@1"].mean()))
+        res.add_table("ablation_runs", abl)
+    for name, df in (neighbours or {}).items():
+        res.add_table(f"table2_{name}", df)
