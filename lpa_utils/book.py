@@ -119,6 +119,29 @@ def ensure_mathjax() -> Path:
     return dest
 
 
+def drop_widgets(nb_path: Path) -> int:
+    """Remove ipywidgets state from an executed notebook (tqdm.auto progress bars in Jupyter are widgets).
+
+    myst-nb renders widget state with require.js and the widget manager from a CDN; the book must load nothing
+    from another host, and a progress bar carries no content. Widget views keep their ``text/plain`` form.
+    Returns the number of widget views removed.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    removed = 0
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if data and "application/vnd.jupyter.widget-view+json" in data:
+                data.pop("application/vnd.jupyter.widget-view+json")
+                removed += 1
+        cell["outputs"] = [o for o in cell.get("outputs", []) if not ("data" in o and not o["data"])]
+    nbformat.write(nb, str(nb_path))
+    return removed
+
+
 def _stage(src: Path) -> None:
     """Copy the book's prose, config and local MathJax into the staging folder ``src``."""
     mathjax = ensure_mathjax()
@@ -201,6 +224,7 @@ def build(profile: str | None = None, only: list[str] | None = None, render_html
         except ChapterFailed as exc:
             print("FAILED", flush=True)
             raise SystemExit(f"ERROR: chapter failed: {exc}") from None
+        drop_widgets(executed_dir / nb.name)
         print(f"done in {_fmt(dt)} (elapsed {_fmt(time.perf_counter() - t_start)})", flush=True)
     if not only:
         print("==> benchmark of lpa_utils against reference implementations (python -m lpa_utils.bench)", flush=True)

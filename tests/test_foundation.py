@@ -132,3 +132,20 @@ def test_notebook_hygiene(nb_path):
     assert any(book.CHECK_TAG in c.metadata.get("tags", []) for c in nb.cells), "no nbval-checked cell"
     src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "Results(" in src and ".save()" in src, "the chapter must write book/results/<stem>.json"
+
+
+def test_drop_widgets_keeps_text(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    bar = nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
+        "text/plain": "fit: 100%|##########| 3/3"})
+    only_widget = nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "y", "version_major": 2, "version_minor": 0}})
+    nb.cells = [nbformat.v4.new_code_cell("fit()", outputs=[bar, only_widget])]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    p = tmp_path / "x.ipynb"
+    nbformat.write(nb, p)
+    assert book.drop_widgets(p) == 2
+    got = nbformat.read(p, as_version=4)
+    assert "widgets" not in got.metadata
+    assert [o["data"] for o in got.cells[0].outputs] == [{"text/plain": "fit: 100%|##########| 3/3"}]
