@@ -12,9 +12,9 @@ Three training objectives share that architecture (same initialisation, same bat
 * ``"MSE+LPL"``: eq. 8 in full, ``L = CE + gamma * sum_i delta_{y_i} (L^i_mse + L^i_lpl)``,
 
 with ``L^i_mse = ||f(p_i) - h_i||^2`` (eq. 4) and ``L^i_lpl = ||h_i - sum_j W_ij f(p_j)||^2`` (eq. 5), where
-``p_j`` are the k nearest neighbours of premise ``p_i`` among the premises of the training split (KD-tree,
-Euclidean, section 4) and ``W`` are the LLE weights of eq. 6, computed once and frozen (phase 1 of
-section 3.3.1). ``delta`` is per label (paper: entailment 100, contradiction 1, neutral -5); a negative delta
+``p_j`` are the k nearest neighbours of premise ``p_i`` among the premises of the training split (Euclidean;
+the paper's KD-tree or the exact brute-force search, which finds the same neighbours) and ``W`` are the LLE
+weights of eq. 6, computed once and frozen (phase 1 of section 3.3.1). ``delta`` is per label (paper: entailment 100, contradiction 1, neutral -5); a negative delta
 pushes the pair apart (divergence), and the paper's "threshold" on that term is the ``floor`` argument of
 ``lpa_utils.losses.nli_alignment_loss``.
 
@@ -29,8 +29,13 @@ Entry points:
   per split, and the LPL neighbour pool of training premises with frozen LLE weights).
 * :func:`fit_nli` -- train one model (mini-batch Adam, early stopping on the dev split only).
 * :func:`run_experiment` -- sizes x random draws x models -> tidy DataFrame of dev/test accuracy.
-* :func:`select_hyperparameters` -- a small grid over ``gamma`` on the dev split.
-* :func:`nearest_training_pairs` (Table 3) and :func:`label_purity` (the clustering claim of section 4.3).
+* :func:`select_hyperparameters` -- a small grid (``gamma``, or any config field) on the dev split.
+* :func:`summarize_runs`, :func:`paired_gains`, :func:`check_paper_claims` -- Figure 3 tables and the paper's
+  claims measured.
+* :func:`nearest_training_pairs` (Table 3), :func:`label_purity` / :func:`purity_table` /
+  :func:`check_purity_claims` (the clustering claim of section 4.3).
+
+The classifier depth is ``NLIConfig.n_layers`` (default 2, as the paper's text; its Figure 2 caption says 3).
 """
 from __future__ import annotations
 
@@ -614,8 +619,9 @@ def run_experiment(data: NLIData, sizes: Sequence[int | str], *, draws: int = 3,
             (Table 3 reuses the models trained at 2,000 samples).
 
     Returns a tidy DataFrame, one row per (size, draw, model): size, draw, model, dev_acc, ``<split>_acc``
-    for each eval split, best_round, rounds, steps, train_s, nbr_outside (share of LPL neighbours outside the
-    subset), encoder.
+    for each eval split, best_round, rounds, steps, capped (training was stopped by ``max_rounds`` while the dev
+    accuracy was still improving within ``patience``), train_s, nbr_outside (share of LPL neighbours outside
+    the subset), encoder.
     """
     n_total = len(data.labels["train"])
     cfgs = _config_map(config, models)
@@ -638,8 +644,10 @@ def run_experiment(data: NLIData, sizes: Sequence[int | str], *, draws: int = 3,
         rec = {"size": sz, "draw": dr, "model": m, "dev_acc": fit.dev_acc}
         for s in eval_splits:
             rec[f"{s}_acc"] = accuracy(fit.model, data.premise[s], data.hypothesis[s], data.labels[s], device=device)
-        rec.update(best_round=fit.best_round, rounds=fit.rounds, steps=fit.steps, train_s=round(fit.seconds, 2),
-                   nbr_outside=neighbours_outside_fraction(data, rows), encoder=data.encoder)
+        capped = fit.rounds == cfgs[m].max_rounds and fit.rounds - 1 - fit.best_round < cfgs[m].patience
+        rec.update(best_round=fit.best_round, rounds=fit.rounds, steps=fit.steps, capped=bool(capped),
+                   train_s=round(fit.seconds, 2), nbr_outside=neighbours_outside_fraction(data, rows),
+                   encoder=data.encoder)
         out.append(rec)
         if keep is not None and sz in keep_sizes:
             keep[(sz, dr, m)] = (rows, fit)
@@ -754,34 +762,48 @@ def check_paper_claims(df: pd.DataFrame, value: str = "test_acc", at_size: int =
     return pd.DataFrame(rows)
 
 
-def select_hyperparameters(data: NLIData, *, size: int, gammas: Sequence[float], models: Sequence[str] = ("MSE", "MSE+LPL"),
+def select_hyperparameters(data: NLIData, *, size: int, gammas: Sequence[float] | None = None,
+                           models: Sequence[str] = ("MSE", "MSE+LPL"), grid: Mapping[str, Sequence] | None = None,
                            draws: int = 2, config: NLIConfig | None = None, seed: int = 0, device=None,
                            progress: bool = True) -> tuple[dict[str, NLIConfig], pd.DataFrame]:
-    """Choose ``gamma`` per model by mean dev accuracy over ``draws`` subsets of ``size`` training pairs.
+    """Choose hyperparameters per model by mean dev accuracy over ``draws`` subsets of ``size`` training pairs.
 
-    The dev split is the only data looked at (the test split is not touched). The draws use a seed offset so
-    they differ from the reported runs. Returns ``({model: config}, table)``, the baseline's config unchanged.
+    The grid is ``{"gamma": gammas}`` (eq. 8) unless ``grid`` gives other :class:`NLIConfig` fields, e.g.
+    ``{"dropout": [0.1, 0.3], "weight_decay": [0, 1e-4]}`` (all combinations are tried). The dev split is the
+    only data looked at (the test split is not touched); the draws use a seed offset so they differ from the
+    reported runs. Ties go to the first grid point. Returns ``({model: config}, table)`` with the table of mean
+    dev accuracy (grid point x model); models not searched (e.g. the baseline) keep ``config``.
     """
+    import itertools
+
     base = config or NLIConfig()
-    jobs = [(g, dr, m) for g in gammas for dr in range(draws) for m in models]
+    grid = dict(grid) if grid is not None else {"gamma": list(gammas or [])}
+    if not grid or any(len(v) == 0 for v in grid.values()):
+        raise ValueError("select_hyperparameters: give a non-empty gammas list or grid")
+    bad = [k for k in grid if k not in NLIConfig.__dataclass_fields__]
+    if bad:
+        raise ValueError(f"select_hyperparameters: {bad} are not NLIConfig fields")
+    names = list(grid)
+    points = [dict(zip(names, vals)) for vals in itertools.product(*(grid[k] for k in names))]
+    jobs = [(i, dr, m) for i in range(len(points)) for dr in range(draws) for m in models]
     it = jobs
     if progress:
         from tqdm.auto import tqdm
-        it = tqdm(jobs, desc="gamma on dev")
+        it = tqdm(jobs, desc=f"{'/'.join(names)} on dev")
     n_total = len(data.labels["train"])
     rec = []
-    for g, dr, m in it:
+    for i, dr, m in it:
         rows = draw_subset(n_total, size, seed + 10_000, dr)
-        fit = fit_on_subset(data, rows, m, config=replace(base, gamma=float(g)),
+        fit = fit_on_subset(data, rows, m, config=replace(base, **points[i]),
                             seed=_run_seed(seed + 10_000, size, dr), device=device)
-        rec.append({"model": m, "gamma": float(g), "draw": dr, "dev_acc": fit.dev_acc})
+        rec.append({"model": m, "point": i, **points[i], "draw": dr, "dev_acc": fit.dev_acc})
     table = pd.DataFrame(rec)
-    mean = table.groupby(["model", "gamma"])["dev_acc"].mean().reset_index()
-    chosen = {"baseline": base}
+    mean = table.groupby(["model", "point", *names])["dev_acc"].mean().reset_index()
+    chosen = {m: base for m in MODELS}
     for m in models:
-        sub = mean[mean["model"] == m].sort_values(["dev_acc", "gamma"], ascending=[False, True])
-        chosen[m] = replace(base, gamma=float(sub.iloc[0]["gamma"]))
-    return chosen, mean.pivot(index="gamma", columns="model", values="dev_acc")
+        sub = mean[mean["model"] == m].sort_values(["dev_acc", "point"], ascending=[False, True])
+        chosen[m] = replace(base, **points[int(sub.iloc[0]["point"])])
+    return chosen, mean.pivot(index=names, columns="model", values="dev_acc")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -865,3 +887,28 @@ def purity_table(kept: Mapping[tuple, tuple], data: NLIData, size: int, k: int =
     if not out:
         raise ValueError(f"purity_table: no kept models at size {size}; pass keep_sizes=[{size}] to run_experiment")
     return pd.DataFrame(out)
+
+
+def check_purity_claims(purity: pd.DataFrame) -> pd.DataFrame:
+    """Section 4.3 / Table 3, measured on :func:`purity_table` output: do the alignment losses make the nearest
+    training pairs in the penultimate layer more label-pure than the baseline's?
+
+    One row per alignment model and criterion (``pred_purity``: the paper's "predicted labels of the NNs are
+    clustered"; ``gold_agree``: neighbours share the test pair's gold label), columns as
+    :func:`check_paper_claims`; "yes" when the model's mean exceeds the baseline's by more than the larger of
+    the two standard deviations over draws, "partly" when it exceeds it by less, "no" otherwise.
+    """
+    g = purity.groupby("model")[["pred_purity", "gold_agree"]].agg(["mean", "std"]) * 100
+    rows = []
+    for crit, what in (("pred_purity", "neighbours' predicted labels cluster"),
+                       ("gold_agree", "neighbours share the test pair's gold label")):
+        b_mean, b_std = g.loc["baseline", (crit, "mean")], g.loc["baseline", (crit, "std")]
+        for m in [x for x in MODELS[1:] if x in g.index]:
+            mean, sd = g.loc[m, (crit, "mean")], g.loc[m, (crit, "std")]
+            diff = mean - b_mean
+            noise = np.nanmax([sd, b_std, 0.0])
+            holds = "yes" if diff > noise else ("partly" if diff > 0 else "no")
+            rows.append({"claim": f"{what} (Table 3)", "model": m, "paper": "more than with the baseline",
+                         "ours": f"{mean:.1f}% vs baseline {b_mean:.1f}% ({diff:+.1f} pp)", "value": diff,
+                         "holds": holds, "note": "within the spread over draws" if abs(diff) <= noise else ""})
+    return pd.DataFrame(rows)

@@ -265,7 +265,9 @@ def test_run_experiment_is_tidy_and_paired():
                             keep_sizes=[60], progress=False, eval_splits=("test", "dev"))
     assert len(df) == 2 * 2 * 3
     assert set(df["model"]) == set(MODELS) and sorted(set(df["size"])) == [60, 240]
-    assert {"size", "draw", "model", "dev_acc", "test_acc", "nbr_outside", "steps"} <= set(df.columns)
+    assert {"size", "draw", "model", "dev_acc", "test_acc", "nbr_outside", "steps", "capped"} <= set(df.columns)
+    capped = df["rounds"].eq(FAST.max_rounds) & (df["rounds"] - 1 - df["best_round"] < FAST.patience)
+    assert (df["capped"] == capped).all()
     assert df["test_acc"].between(0, 1).all()
     # the three models of one draw share one subset; the two draws differ
     assert len(keep) == 2 * 3
@@ -300,6 +302,12 @@ def test_select_hyperparameters_uses_dev_only():
     assert set(chosen) == set(MODELS)
     assert chosen["MSE"].gamma in (0.0, 0.01) and chosen["baseline"].gamma == FAST.gamma
     assert table.shape == (2, 2)
+    chosen, table = nli.select_hyperparameters(data, size=90, grid={"dropout": [0.1, 0.5], "weight_decay": [0.0]},
+                                               models=("baseline",), draws=1, config=FAST, progress=False)
+    assert chosen["baseline"].dropout in (0.1, 0.5) and chosen["MSE"] == FAST
+    assert table.shape == (2, 1)
+    with pytest.raises(ValueError, match="not NLIConfig fields"):
+        nli.select_hyperparameters(data, size=90, grid={"lr_typo": [1.0]}, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------- Table 3
@@ -402,3 +410,16 @@ def test_prepare_nli_on_real_snli_glove():
     np.testing.assert_array_equal(data.pool.emb[data.premise_row], data.premise["train"])
     with pytest.raises(ValueError, match="label_id"):
         nli.prepare_nli({"train": frames["train"].assign(label_id=5), "dev": frames["dev"]}, "glove-mean")
+
+
+def test_purity_claims_by_hand():
+    purity = pd.DataFrame({"model": ["baseline"] * 2 + ["MSE"] * 2 + ["MSE+LPL"] * 2, "draw": [0, 1] * 3,
+                           "pred_purity": [0.50, 0.52, 0.60, 0.62, 0.51, 0.53],
+                           "gold_agree": [0.40, 0.40, 0.39, 0.39, 0.45, 0.47]})
+    c = nli.check_purity_claims(purity).set_index(["claim", "model"])
+    pred = "neighbours' predicted labels cluster (Table 3)"
+    gold = "neighbours share the test pair's gold label (Table 3)"
+    assert c.loc[(pred, "MSE"), "value"] == pytest.approx(10.0) and c.loc[(pred, "MSE"), "holds"] == "yes"
+    assert c.loc[(pred, "MSE+LPL"), "holds"] == "partly"          # +1 pp, std 1.4 pp
+    assert c.loc[(gold, "MSE"), "holds"] == "no"
+    assert c.loc[(gold, "MSE+LPL"), "value"] == pytest.approx(6.0) and c.loc[(gold, "MSE+LPL"), "holds"] == "yes"
