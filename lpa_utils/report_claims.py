@@ -45,13 +45,26 @@ def _claims_table(doc: dict[str, Any]) -> pd.DataFrame:
         return df
     if "verdict" not in df and "holds" in df:
         df = df.rename(columns={"holds": "verdict"})
+    if "artefact" not in df and "claim" in df:
+        df.insert(0, "artefact", df["claim"].map(_infer_artefact))
     keep = [c for c in ["artefact", "claim", "model", "paper", "ours", "verdict", "note"] if c in df]
     return df[keep]
 
 
+def _infer_artefact(claim: str) -> str:
+    """The artefact a chapter's claim refers to, for chapters whose claims table has no ``artefact`` column."""
+    c = str(claim).lower()
+    for key, artefact in (("fig. 3b", "Fig. 3b"), ("spread", "Fig. 3b"), ("std", "Fig. 3b"), ("purity", "Table 3"),
+                          ("table 3", "Table 3"), ("neighbour", "Table 3"), ("mnli", "Figs. 4, 5"),
+                          ("multinli", "Figs. 4, 5"), ("gain", "Fig. 3a"), ("beats", "Fig. 3a"), ("accuracy", "Fig. 3a")):
+        if key in c:
+            return artefact
+    return ""
+
+
 def _data_used(doc: dict[str, Any]) -> str:
-    data = sorted({r.get("data", "") for r in doc.get("records", []) if r.get("data")})
-    return "; ".join(data[:4]) + (f"; ... ({len(data)} in all)" if len(data) > 4 else "")
+    data = sorted({r.get("data", "").split(";")[0] for r in doc.get("records", []) if r.get("data")})
+    return "; ".join(d[:70] for d in data[:3]) + (f"; ... ({len(data)} in all)" if len(data) > 3 else "")
 
 
 def _verdict_summary(df: pd.DataFrame) -> str:
