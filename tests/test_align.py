@@ -15,13 +15,7 @@ from lpa_utils.align import (DeWhiten, DimReduce, LeastSquares, Normalize, Pipel
 from lpa_utils.retrieval import evaluate_translation
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These problems are tiny: one torch thread avoids OpenMP oversubscription on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _pairs(n, p, seed=0):
