@@ -91,8 +91,8 @@ def claims_markdown(docs: dict[str, dict[str, Any]]) -> str:
             if artefact == "Figs. 4, 5" and not doc.get("params", {}).get("mnli"):
                 status = ("not runnable here: MultiNLI ships in no registry package; rerun chapter 04 with "
                           "`-p mnli_path <folder>` where it can be downloaded")
-        overview.append({"paper": paper, "artefact": artefact, "the paper reports": says, "chapter": chapter,
-                         "our data": data, "chapter's verdicts": status})
+        overview.append({"artefact": f"{paper} {artefact}", "the paper reports": says,
+                         "verdicts here": status, "chapter": chapter.split("_")[0], "our data": data})
     out = ["## Overview", "",
            "Each row names the chapter that measures the artefact; the verdict counts summarise that chapter's "
            "claims table below (computed in this build).", "", md_table(pd.DataFrame(overview))]
