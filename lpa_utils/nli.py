@@ -698,11 +698,14 @@ def paired_gains(df: pd.DataFrame, value: str = "test_acc") -> pd.DataFrame:
     return other[["size", "draw", "model", "gain_pp", "gain_rel_pct"]].reset_index(drop=True)
 
 
-def check_paper_claims(df: pd.DataFrame, value: str = "test_acc", at_size: int = 1000) -> pd.DataFrame:
+def check_paper_claims(df: pd.DataFrame, value: str = "test_acc", at_size: int = 1000, *, label: str = "",
+                       artefacts: tuple[str, str] = ("Fig. 3a", "Fig. 3b")) -> pd.DataFrame:
     """The claims of sections 1 and 4.1 about Figures 3a/3b, measured on ``df`` (from :func:`run_experiment`).
 
-    Rows (one per claim and alignment model): ``claim``, ``model``, ``paper`` (what the paper states), ``ours``
-    (our figure, formatted), ``value`` (the number behind it), ``holds`` ("yes" / "partly" / "no") and
+    Rows (one per claim and alignment model), in the book's claims-table layout (DEVELOPING.md): ``artefact``
+    (``artefacts[0]`` for accuracy claims, ``artefacts[1]`` for the spread; MultiNLI passes "Figs. 4, 5"),
+    ``claim`` (prefixed by ``label``, e.g. the encoder), ``model``, ``paper`` (what the paper states), ``ours``
+    (our figure, formatted), ``verdict`` ("yes" / "partly" / "no"), ``value`` (the number behind it) and
     ``note``. Claims:
 
     1. "up to 8.9% (19.3% relative) improvement when trained with just 1000 samples": the paired gain over
@@ -719,6 +722,8 @@ def check_paper_claims(df: pd.DataFrame, value: str = "test_acc", at_size: int =
     """
     from scipy.stats import spearmanr
 
+    pre = f"{label}: " if label else ""
+    acc_art, std_art = artefacts
     g = paired_gains(df, value)
     sizes = sorted(set(df["size"]))
     at = min(sizes, key=lambda x: abs(x - at_size))
@@ -727,38 +732,42 @@ def check_paper_claims(df: pd.DataFrame, value: str = "test_acc", at_size: int =
         gm = g[(g["model"] == m) & (g["size"] == at)]
         mean, sd = gm["gain_pp"].mean(), gm["gain_pp"].std(ddof=1)
         rel = gm["gain_rel_pct"].mean()
-        holds = "yes" if mean >= PAPER_CLAIM["gain_pct_points"] else ("partly" if mean > 0 else "no")
+        verdict = "yes" if mean >= PAPER_CLAIM["gain_pct_points"] else ("partly" if mean > 0 else "no")
         note = "within the spread over draws" if (np.isfinite(sd) and abs(mean) <= sd) else ""
-        rows.append({"claim": f"gain over baseline at {at} samples", "model": m,
-                     "paper": "+8.9 pp (+19.3% relative) at 1000", "ours": f"{mean:+.2f} +- {sd:.2f} pp ({rel:+.1f}% rel.)",
-                     "value": mean, "holds": holds, "note": note})
+        rows.append({"artefact": acc_art, "claim": f"{pre}gain over baseline at {at} samples", "model": m,
+                     "paper": "+8.9 pp (+19.3% relative) at 1000",
+                     "ours": f"{mean:+.2f} +- {sd:.2f} pp ({rel:+.1f}% rel.)", "verdict": verdict, "value": mean,
+                     "note": note})
         curve = g[g["model"] == m].groupby("size")["gain_pp"].mean()
         rho = spearmanr(curve.index, curve.to_numpy()).statistic if len(curve) > 2 else float("nan")
         shrink = bool(np.isfinite(rho) and rho < 0 and curve.iloc[-1] < curve.iloc[0])
-        rows.append({"claim": "gain shrinks as data grows", "model": m, "paper": "largest gains at small sizes",
+        rows.append({"artefact": acc_art, "claim": f"{pre}gain shrinks as data grows", "model": m,
+                     "paper": "largest gains at small sizes",
                      "ours": f"Spearman rho(size, gain) = {rho:+.2f}; gain {curve.iloc[0]:+.2f} pp at {curve.index[0]}"
                              f" -> {curve.iloc[-1]:+.2f} pp at {curve.index[-1]}",
-                     "value": rho, "holds": "yes" if shrink else "no", "note": ""})
+                     "verdict": "yes" if shrink else "no", "value": rho, "note": ""})
     std = df.groupby(["size", "model"])[value].std(ddof=1).unstack("model") * 100
     if "MSE+LPL" in std.columns and len(std.columns) > 1:
         lowest = std.idxmin(axis=1)
         n_low = int((lowest == "MSE+LPL").sum())
         mean_std = std.mean()
         best = bool(mean_std.idxmin() == "MSE+LPL" and n_low > len(std) / 2)
-        rows.append({"claim": "MSE+LPL has the lowest spread over runs (Fig. 3b)", "model": "MSE+LPL",
-                     "paper": "lowest std at every size",
+        rows.append({"artefact": std_art, "claim": f"{pre}MSE+LPL has the lowest spread over runs",
+                     "model": "MSE+LPL", "paper": "lowest std at every size",
                      "ours": f"lowest at {n_low}/{len(std)} sizes; mean std " +
                              ", ".join(f"{m} {mean_std[m]:.2f}" for m in MODELS if m in mean_std) + " pp",
-                     "value": float(n_low), "holds": "yes" if best else ("partly" if n_low > 0 else "no"),
+                     "verdict": "yes" if best else ("partly" if n_low > 0 else "no"), "value": float(n_low),
                      "note": ""})
     if {"MSE", "MSE+LPL"} <= set(g["model"]):
         mm = df.groupby(["size", "model"])[value].mean().unstack("model") * 100
         diff = mm["MSE+LPL"] - mm["MSE"]
         ok = bool(diff.mean() > 0 and (diff > 0).sum() > len(diff) / 2)
-        rows.append({"claim": "MSE+LPL beats MSE alone", "model": "MSE+LPL", "paper": "higher gains than MSE",
+        rows.append({"artefact": acc_art, "claim": f"{pre}MSE+LPL beats MSE alone", "model": "MSE+LPL",
+                     "paper": "higher gains than MSE",
                      "ours": f"MSE+LPL - MSE = {diff.mean():+.2f} pp on average; ahead at {int((diff > 0).sum())}"
-                             f"/{len(diff)} sizes", "value": float(diff.mean()),
-                     "holds": "yes" if ok else ("partly" if (diff > 0).any() else "no"), "note": ""})
+                             f"/{len(diff)} sizes",
+                     "verdict": "yes" if ok else ("partly" if (diff > 0).any() else "no"), "value": float(diff.mean()),
+                     "note": ""})
     return pd.DataFrame(rows)
 
 
@@ -889,16 +898,17 @@ def purity_table(kept: Mapping[tuple, tuple], data: NLIData, size: int, k: int =
     return pd.DataFrame(out)
 
 
-def check_purity_claims(purity: pd.DataFrame) -> pd.DataFrame:
+def check_purity_claims(purity: pd.DataFrame, k: int | None = None) -> pd.DataFrame:
     """Section 4.3 / Table 3, measured on :func:`purity_table` output: do the alignment losses make the nearest
     training pairs in the penultimate layer more label-pure than the baseline's?
 
     One row per alignment model and criterion (``pred_purity``: the paper's "predicted labels of the NNs are
     clustered"; ``gold_agree``: neighbours share the test pair's gold label), columns as
-    :func:`check_paper_claims`; "yes" when the model's mean exceeds the baseline's by more than the larger of
+    :func:`check_paper_claims` (artefact "Table 3"; ``k`` only labels the claim); "yes" when the model's mean exceeds the baseline's by more than the larger of
     the two standard deviations over draws, "partly" when it exceeds it by less, "no" otherwise.
     """
     g = purity.groupby("model")[["pred_purity", "gold_agree"]].agg(["mean", "std"]) * 100
+    label = f"{k} nearest training pairs in the penultimate layer: " if k else ""
     rows = []
     for crit, what in (("pred_purity", "neighbours' predicted labels cluster"),
                        ("gold_agree", "neighbours share the test pair's gold label")):
@@ -907,8 +917,9 @@ def check_purity_claims(purity: pd.DataFrame) -> pd.DataFrame:
             mean, sd = g.loc[m, (crit, "mean")], g.loc[m, (crit, "std")]
             diff = mean - b_mean
             noise = np.nanmax([sd, b_std, 0.0])
-            holds = "yes" if diff > noise else ("partly" if diff > 0 else "no")
-            rows.append({"claim": f"{what} (Table 3)", "model": m, "paper": "more than with the baseline",
-                         "ours": f"{mean:.1f}% vs baseline {b_mean:.1f}% ({diff:+.1f} pp)", "value": diff,
-                         "holds": holds, "note": "within the spread over draws" if abs(diff) <= noise else ""})
+            verdict = "yes" if diff > noise else ("partly" if diff > 0 else "no")
+            rows.append({"artefact": "Table 3", "claim": f"{label}{what}", "model": m,
+                         "paper": "more than with the baseline",
+                         "ours": f"{mean:.1f}% vs baseline {b_mean:.1f}% ({diff:+.1f} pp)", "verdict": verdict,
+                         "value": diff, "note": "within the spread over draws" if abs(diff) <= noise else ""})
     return pd.DataFrame(rows)

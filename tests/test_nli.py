@@ -15,13 +15,7 @@ from lpa_utils import nli
 from lpa_utils.nli import LABELS, MODELS, NLIConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one intra-op thread is faster than two on a shared machine (results do not depend on it)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run faster on one thread
 
 
 def _unit(x):
@@ -357,21 +351,25 @@ def test_paper_claims_by_hand():
     np.testing.assert_allclose(lpl1000, [10.0, 9.0, 10.0], atol=1e-9)
     c = nli.check_paper_claims(df).set_index(["claim", "model"])
     gain = c.loc[("gain over baseline at 1000 samples", "MSE+LPL")]
-    assert gain["value"] == pytest.approx(29 / 3) and gain["holds"] == "yes"
+    assert gain["value"] == pytest.approx(29 / 3) and gain["verdict"] == "yes"
     mse = c.loc[("gain over baseline at 1000 samples", "MSE")]
-    assert mse["value"] == pytest.approx((5 + 4 + 2) / 3) and mse["holds"] == "partly"
+    assert mse["value"] == pytest.approx((5 + 4 + 2) / 3) and mse["verdict"] == "partly"
     # MSE+LPL gains 9.7, 1.5, 0 pp: strictly decreasing -> rho = -1
     assert c.loc[("gain shrinks as data grows", "MSE+LPL"), "value"] == pytest.approx(-1.0)
-    assert c.loc[("gain shrinks as data grows", "MSE+LPL"), "holds"] == "yes"
+    assert c.loc[("gain shrinks as data grows", "MSE+LPL"), "verdict"] == "yes"
     # spread: std of MSE+LPL is 5 / 0.5 / 0.5 pp against baseline 5.5 / 1 / 1 and MSE 5.3 / 1 / 1
-    spread = c.loc[("MSE+LPL has the lowest spread over runs (Fig. 3b)", "MSE+LPL")]
-    assert spread["value"] == 3 and spread["holds"] == "yes"
+    spread = c.loc[("MSE+LPL has the lowest spread over runs", "MSE+LPL")]
+    assert spread["value"] == 3 and spread["verdict"] == "yes"
     beats = c.loc[("MSE+LPL beats MSE alone", "MSE+LPL")]
-    assert beats["holds"] == "yes"
+    assert beats["verdict"] == "yes"
+    assert set(c["artefact"]) == {"Fig. 3a", "Fig. 3b"}
+    assert spread["artefact"] == "Fig. 3b"
+    lab = nli.check_paper_claims(df, label="glove-mean", artefacts=("Figs. 4, 5", "Figs. 4, 5"))
+    assert lab["claim"].str.startswith("glove-mean: ").all() and set(lab["artefact"]) == {"Figs. 4, 5"}
     # flip: no gain at all
     flat = _runs_frame({(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000) for m in MODELS})
     cf = nli.check_paper_claims(flat).set_index(["claim", "model"])
-    assert cf.loc[("gain over baseline at 1000 samples", "MSE+LPL"), "holds"] == "no"
+    assert cf.loc[("gain over baseline at 1000 samples", "MSE+LPL"), "verdict"] == "no"
 
 
 def test_subsample_frames_keeps_premise_groups():
@@ -417,9 +415,9 @@ def test_purity_claims_by_hand():
                            "pred_purity": [0.50, 0.52, 0.60, 0.62, 0.51, 0.53],
                            "gold_agree": [0.40, 0.40, 0.39, 0.39, 0.45, 0.47]})
     c = nli.check_purity_claims(purity).set_index(["claim", "model"])
-    pred = "neighbours' predicted labels cluster (Table 3)"
-    gold = "neighbours share the test pair's gold label (Table 3)"
-    assert c.loc[(pred, "MSE"), "value"] == pytest.approx(10.0) and c.loc[(pred, "MSE"), "holds"] == "yes"
-    assert c.loc[(pred, "MSE+LPL"), "holds"] == "partly"          # +1 pp, std 1.4 pp
-    assert c.loc[(gold, "MSE"), "holds"] == "no"
-    assert c.loc[(gold, "MSE+LPL"), "value"] == pytest.approx(6.0) and c.loc[(gold, "MSE+LPL"), "holds"] == "yes"
+    pred = "neighbours' predicted labels cluster"
+    gold = "neighbours share the test pair's gold label"
+    assert c.loc[(pred, "MSE"), "value"] == pytest.approx(10.0) and c.loc[(pred, "MSE"), "verdict"] == "yes"
+    assert c.loc[(pred, "MSE+LPL"), "verdict"] == "partly"          # +1 pp, std 1.4 pp
+    assert c.loc[(gold, "MSE"), "verdict"] == "no"
+    assert c.loc[(gold, "MSE+LPL"), "value"] == pytest.approx(6.0) and c.loc[(gold, "MSE+LPL"), "verdict"] == "yes"
