@@ -447,6 +447,15 @@ def regulariser_effect(V, rows, k: int, regs, device=None) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _query_rows(words, queries, caller: str) -> np.ndarray:
+    """Rows of ``queries`` in ``words`` (shape (len(queries),)); KeyError naming the missing words."""
+    pos = {w: i for i, w in enumerate(words)}
+    missing = [q for q in queries if q not in pos]
+    if missing:
+        raise KeyError(f"{caller}: {missing} not in the vocabulary given ({len(words)} words)")
+    return np.array([pos[q] for q in queries])
+
+
 def word_reconstructions(vectors, words, queries, k: int = 10, reg: float = 1e-3, device=None):
     """LLE weights (eq. 1) of a few query words over their k nearest words (euclidean, as the paper's KD-tree).
 
@@ -457,11 +466,7 @@ def word_reconstructions(vectors, words, queries, k: int = 10, reg: float = 1e-3
     from .lle import reconstruction_error
 
     V = np.asarray(vectors, dtype=np.float64)
-    pos = {w: i for i, w in enumerate(words)}
-    missing = [q for q in queries if q not in pos]
-    if missing:
-        raise KeyError(f"word_reconstructions: {missing} not in the vocabulary given ({len(words)} words)")
-    qi = np.array([pos[q] for q in queries])
+    qi = _query_rows(words, queries, "word_reconstructions")
     dist, idx = neighbours_of_rows(V, qi, k, device=device)
     W = lle_weights(V[qi], idx, reg=reg, ref=V, device=device, dtype=torch.float64)
     err = reconstruction_error(V[qi], idx, W, ref=V, device=device).cpu().numpy()
@@ -507,11 +512,7 @@ def word_neighbourhood_projection(vectors, words, queries, k: int = 8, device=No
     from sklearn.decomposition import PCA
 
     V = np.asarray(vectors, dtype=np.float64)
-    pos = {w: i for i, w in enumerate(words)}
-    missing = [q for q in queries if q not in pos]
-    if missing:
-        raise KeyError(f"word_neighbourhood_projection: {missing} not in the vocabulary ({len(words)} words)")
-    qi = np.array([pos[q] for q in queries])
+    qi = _query_rows(words, queries, "word_neighbourhood_projection")
     dist, idx = knn(V, k + 1, queries=V[qi], device=device)
     idx, dist = idx.cpu().numpy(), dist.cpu().numpy()
     pca = PCA(n_components=2, random_state=0).fit(V)
