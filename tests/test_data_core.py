@@ -262,3 +262,14 @@ def test_cli_info_and_fetch_errors(capsys):
     assert "glove-en-50d" in out and "needs network" in out and "built on first use" in out
     assert main(["fetch", "no-such-dataset"]) == 2
     assert "unknown dataset 'no-such-dataset'" in capsys.readouterr().err
+
+
+def test_describe_uses_registry_title_or_name():
+    import numpy as np
+
+    from lpa_utils.data import DATASETS
+    from lpa_utils.data.embeddings import Embeddings
+
+    e = Embeddings(["a", "b"], np.eye(2), name="glove-en-50d")
+    assert e.describe() == f"{DATASETS['glove-en-50d'].title}, 2 words x 2d"
+    assert Embeddings(["a"], np.ones((1, 3)), name="my.vec").describe() == "my.vec, 1 word x 3d"

@@ -88,6 +88,15 @@ class Embeddings:
         return (f"Embeddings({self.name or 'unnamed'!r}, n={len(self)}, dim={self.dim}, "
                 f"counts={'yes' if self.counts is not None else 'no'})")
 
+    def describe(self) -> str:
+        """One line for captions and tables: the registry's title when ``name`` is a known dataset, else the name
+        (or file); then the size, e.g. ``"English GloVe 6B 50d (...), 20,000 words x 50d"``."""
+        from .registry import DATASETS
+
+        ds = DATASETS.get(self.name)
+        title = ds.title if ds is not None else (self.name or (str(self.path) if self.path else "unnamed vectors"))
+        return f"{title}, {len(self):,} word{'' if len(self) == 1 else 's'} x {self.dim}d"
+
     # -- lookups -----------------------------------------------------------------------------------------------
     def lookup(self, words: Iterable[str] | str) -> np.ndarray:
         """Rows of ``words`` (int64, ``-1`` where out of vocabulary); shape ``(len(words),)``.
