@@ -68,9 +68,16 @@ def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | Non
     t0 = time.perf_counter()
     env_profile = os.environ.get("LPA_PROFILE")
     os.environ["LPA_PROFILE"] = profile  # so helper processes started by the notebook agree
+    from traitlets.config import Config
+
+    # the kernel talks over local IPC sockets, not TCP ports: nothing listens on the network, and ipykernel has
+    # no reason to print its "running over TCP without encryption" warning into the build's progress lines
+    ipc = Config()
+    ipc.KernelManager.transport = "ipc"
     try:
         pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3", cwd=str(nb.parent),
-                            progress_bar=False, log_output=log_output, request_save_on_cell_execute=True)
+                            progress_bar=False, log_output=log_output, request_save_on_cell_execute=True,
+                            config=ipc)
     except PapermillExecutionError as exc:
         raise ChapterFailed(
             f"{nb.name}: cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}\n"

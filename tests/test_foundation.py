@@ -182,3 +182,23 @@ def test_caption_text_and_errors():
     assert plotting.n_runs(1, "draw") == "1 draw"
     with pytest.raises(ValueError, match="data"):
         plotting.caption("2.1", "x", data=" ", runs="1 run")
+
+
+def test_execute_chapter_names_the_failing_cell(tmp_path, capfd):
+    """A cell that raises stops the chapter with the notebook's name, the cell and the error; a chapter that runs
+    leaves its executed copy. Kernels talk over IPC, so ipykernel prints no TCP warning into the progress lines."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("x = 1 + 1"),
+                nbformat.v4.new_code_cell("raise ValueError('bad vectors file')")]
+    src = tmp_path / "09_broken.ipynb"
+    nbformat.write(nb, src)
+    with pytest.raises(book.ChapterFailed, match=r"09_broken.ipynb: cell \d+ .*ValueError: bad vectors file"):
+        book.execute_chapter(src, tmp_path / "out" / src.name, "smoke")
+    del nb.cells[2]
+    nbformat.write(nb, src)
+    book.execute_chapter(src, tmp_path / "out" / src.name, "smoke")
+    ran = nbformat.read(tmp_path / "out" / src.name, as_version=4)
+    assert any('profile = "smoke"' in c.source for c in ran.cells), "the profile parameter was not injected"
+    assert "without encryption" not in capfd.readouterr().err
