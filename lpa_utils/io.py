@@ -60,6 +60,31 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return Path(path)
 
 
+def append_json_log(path: str | os.PathLike, entry: dict) -> list[dict]:
+    """Append ``entry`` to the JSON list in ``path`` (created if missing; an unreadable file starts a new list),
+    rewriting the file atomically. Returns the whole log."""
+    path = Path(path)
+    try:
+        log = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    except (OSError, json.JSONDecodeError):
+        log = []
+    if not isinstance(log, list):
+        log = []
+    log.append(entry)
+    write_json(path, log)
+    return log
+
+
+def read_json_log(path: str | os.PathLike) -> list[dict]:
+    """The entries of a log written by :func:`append_json_log` (oldest first); empty if there is none."""
+    path = Path(path)
+    try:
+        log = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    except (OSError, json.JSONDecodeError):
+        return []
+    return log if isinstance(log, list) else []
+
+
 def _jsonable(obj: Any) -> Any:
     import numpy as np
 

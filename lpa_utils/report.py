@@ -114,6 +114,7 @@ def bench_markdown(profile: str) -> str:
 def data_cost_markdown() -> str:
     """First-fetch time and disk use of the data cache (from ``<cache>/fetch-log.json`` and the cache itself)."""
     from .data import sources as S
+    from .data.encoders import encode_log
     from .data.fetch import fetch_log
 
     log = fetch_log()
@@ -131,6 +132,20 @@ def data_cost_markdown() -> str:
                               floatfmt=".1f"))
     else:
         lines.append("No fetch has been recorded in this cache (it was prepared before fetches were logged).")
+    enc = encode_log()
+    big = [e for e in enc if e.get("texts", 0) >= 10_000]
+    lines.append("")
+    if big:
+        e = max(big, key=lambda e: e["texts"])
+        lines.append(f"Chapter 04 encodes its sentences once into the cache: the largest encoding recorded, "
+                     f"**{e['texts']:,} new sentences** with `{e['encoder']}`, took **{e['seconds']:,.0f} s** "
+                     f"({e['texts_per_s']:,.0f} sentences/s on {e['device']}, {e['threads']} threads; {e['finished']}).")
+    if enc:
+        lines.append("")
+        lines.append(md_table(pd.DataFrame(enc[-8:]), floatfmt=".1f"))
+    else:
+        lines.append("No sentence encoding has been recorded in this cache (it was filled before encodings were "
+                     "logged, or chapter 04 has not run).")
     return "\n".join(lines) + "\n"
 
 

@@ -225,8 +225,13 @@ def test_load_dictionary_from_path(tmp_path):
 def test_sentence_cache_encodes_only_new_texts(monkeypatch, cache):
     seen = []
 
+    import torch
+
+    threads_seen = []
+
     def fake(texts, device, batch_size):
         seen.extend(texts)
+        threads_seen.append(torch.get_num_threads())
         return np.array([[len(t), t.count("a"), 1.0] + [0.0] * 381 for t in texts], dtype=np.float32)
 
     monkeypatch.setattr(E, "_encode_minilm", fake)
@@ -241,6 +246,13 @@ def test_sentence_cache_encodes_only_new_texts(monkeypatch, cache):
     np.testing.assert_array_equal(Y[0], X[3])
     np.testing.assert_array_equal(Y[2], X[1])
     assert len(list(E._cache_dir("minilm").glob("shard-*.npz"))) == 3
+    # each encoding of new texts is logged (3 texts, then 1); the caller's thread count is restored
+    assert [e["texts"] for e in E.encode_log()] == [3, 1]
+    before = torch.get_num_threads()
+    threads_seen.clear()
+    D.encode_sentences(["one more"], "minilm", progress=False, threads=1)
+    assert threads_seen == [1] and torch.get_num_threads() == before
+    assert E.encode_log()[-1]["threads"] == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert D.encode_sentences([], "minilm").shape == (0, 384)

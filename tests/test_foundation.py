@@ -202,3 +202,27 @@ def test_execute_chapter_names_the_failing_cell(tmp_path, capfd):
     ran = nbformat.read(tmp_path / "out" / src.name, as_version=4)
     assert any('profile = "smoke"' in c.source for c in ran.cells), "the profile parameter was not injected"
     assert "without encryption" not in capfd.readouterr().err
+
+
+def test_json_log_appends_and_survives_a_damaged_file(tmp_path):
+    from lpa_utils.io import append_json_log, read_json_log
+
+    p = tmp_path / "sub" / "log.json"
+    assert read_json_log(p) == []
+    append_json_log(p, {"a": 1})
+    assert append_json_log(p, {"a": 2}) == [{"a": 1}, {"a": 2}] == read_json_log(p)
+    p.write_text('[{"a": 1}, {"a"')                      # a file cut short by a crash elsewhere
+    assert read_json_log(p) == []
+    assert append_json_log(p, {"a": 3}) == [{"a": 3}]
+    assert [q.name for q in p.parent.iterdir()] == ["log.json"]   # no temporary file left behind
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_results_clock_starts_with_the_chapter(nb_path):
+    """``Results(...)`` starts the wall-time clock the report shows, so it is created in the setup cell (the one
+    that starts ``t_chapter``), not in the results cell at the end (which recorded a wall time of 0 s)."""
+    nb = nbformat.read(nb_path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    creating = [i for i, c in enumerate(code) if f'Results("{nb_path.stem}"' in c.source]
+    assert len(creating) == 1 and creating[0] <= 2, "create Results in the setup cell"
+    assert "t_chapter = time.perf_counter()" in code[creating[0]].source

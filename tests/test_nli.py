@@ -370,6 +370,11 @@ def test_paper_claims_by_hand():
     flat = _runs_frame({(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000) for m in MODELS})
     cf = nli.check_paper_claims(flat).set_index(["claim", "model"])
     assert cf.loc[("gain over baseline at 1000 samples", "MSE+LPL"), "verdict"] == "no"
+    # a positive mean gain inside its own spread (gains +3, -1, +1 pp: mean 1, std 2) is not a gain
+    noisy = _runs_frame({(1000, "baseline"): [0.50, 0.60, 0.55], (1000, "MSE"): [0.53, 0.59, 0.56],
+                         (1000, "MSE+LPL"): [0.50, 0.60, 0.55]})
+    cn = nli.check_paper_claims(noisy).set_index(["claim", "model"]).loc[("gain over baseline at 1000 samples", "MSE")]
+    assert cn["value"] == pytest.approx(1.0) and cn["verdict"] == "no" and cn["note"] == "within the spread over draws"
 
 
 def test_subsample_frames_keeps_premise_groups():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -139,13 +140,34 @@ def glove_mean(texts: Sequence[str], emb=None) -> np.ndarray:
     return out
 
 
+def _log_encoding(encoder: str, n_texts: int, seconds: float, device: str, threads: int) -> None:
+    from ..io import append_json_log
+
+    append_json_log(data_dir() / "encode-log.json", {
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "encoder": encoder, "texts": int(n_texts), "seconds": round(seconds, 1),
+        "texts_per_s": round(n_texts / max(seconds, 1e-9), 1), "device": str(device), "threads": int(threads)})
+
+
+def encode_log() -> list[dict]:
+    """The encodings of new texts recorded in ``<cache>/encode-log.json`` (oldest first)."""
+    from ..io import read_json_log
+
+    return read_json_log(data_dir() / "encode-log.json")
+
+
 def encode_sentences(texts: Sequence[str], encoder: str = "minilm", *, batch_size: int = 64,
-                     device: str = "cpu", cache: bool = True, progress: bool = True) -> np.ndarray:
+                     device: str = "cpu", cache: bool = True, progress: bool = True,
+                     threads: int | None = None) -> np.ndarray:
     """Encode ``texts`` with ``encoder`` (``"minilm"`` 384d or ``"glove-mean"`` 50d): ``(n, d)`` float32.
 
     With ``cache`` (default), vectors are read from / added to the encoder's on-disk cache, so only texts
-    never seen before are encoded (in shards of 4,096 texts, with a tqdm bar over shards).
+    never seen before are encoded (in shards of 4,096 texts, with a tqdm bar over shards), and each encoding
+    of new texts is appended to ``<cache>/encode-log.json`` (texts, seconds, threads) for the Performance page.
+    ``threads``: torch threads while encoding (``None``: every CPU core; MiniLM is one large model that uses
+    them well, unlike the small classifiers that chapter 04 trains on one thread); restored afterwards.
     """
+    import torch
     from tqdm.auto import tqdm
 
     if encoder not in ENCODERS:
@@ -174,13 +196,22 @@ def encode_sentences(texts: Sequence[str], encoder: str = "minilm", *, batch_siz
         todo = miss[first]
         new_keys, new_vecs = [], []
         chunks = range(0, len(todo), SHARD)
-        for s in tqdm(chunks, desc=f"encoding ({encoder})", unit="shard", disable=not progress or len(chunks) < 2):
-            idx = todo[s:s + SHARD]
-            v = run([texts[i] for i in idx])
-            _write_shard(folder, keys[idx], v)
-            new_keys.append(keys[idx])
-            new_vecs.append(v)
+        before, n_threads = torch.get_num_threads(), int(threads or os.cpu_count() or 1)
+        t0 = time.perf_counter()
+        torch.set_num_threads(n_threads)
+        try:
+            for s in tqdm(chunks, desc=f"encoding ({encoder})", unit="shard",
+                          disable=not progress or len(chunks) < 2):
+                idx = todo[s:s + SHARD]
+                v = run([texts[i] for i in idx])
+                _write_shard(folder, keys[idx], v)
+                new_keys.append(keys[idx])
+                new_vecs.append(v)
+        finally:
+            torch.set_num_threads(before)
+        seconds = time.perf_counter() - t0
         _consolidate(folder)
+        _log_encoding(encoder, len(todo), seconds, device, n_threads)
         ckeys = np.concatenate([ckeys, *new_keys])
         cvecs = np.concatenate(([cvecs] if cvecs is not None else []) + new_vecs)
         pos = pd.Index(ckeys).get_indexer(keys)

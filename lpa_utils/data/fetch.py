@@ -50,28 +50,20 @@ def fetch(names: Iterable[str] | None = None, force: bool = False, quiet: bool =
 
 def _log_fetch(prepared: list[str], seconds: float, disk_mb: float, first: bool) -> None:
     """Append this fetch to ``<cache>/fetch-log.json`` (read by the book's Performance page)."""
-    import json
     import os
 
-    from ..io import write_json
+    from ..io import append_json_log
 
-    path = S.data_dir() / "fetch-log.json"
-    try:
-        log = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-    except (OSError, json.JSONDecodeError):
-        log = []
-    log.append({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 1),
-                "prepared": prepared, "first_fetch": first, "disk_mb": round(disk_mb, 1),
-                "cpus": os.cpu_count()})
-    write_json(path, log)
+    append_json_log(S.data_dir() / "fetch-log.json", {
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 1),
+        "prepared": prepared, "first_fetch": first, "disk_mb": round(disk_mb, 1), "cpus": os.cpu_count()})
 
 
 def fetch_log() -> list[dict]:
     """The fetches recorded in ``<cache>/fetch-log.json`` (oldest first); empty if none."""
-    import json
+    from ..io import read_json_log
 
-    path = S.data_dir() / "fetch-log.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    return read_json_log(S.data_dir() / "fetch-log.json")
 
 
 def _rows(d, meta: dict) -> str:
