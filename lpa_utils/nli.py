@@ -717,9 +717,10 @@ def check_paper_claims(df: pd.DataFrame, value: str = "test_acc", at_size: int =
        the smallest size.
     3. "LPL yields more consistently optimal systems" (Fig. 3b): at how many sizes MSE+LPL has the lowest
        standard deviation over draws of the three models, and its mean std against the others; "yes" if it has
-       the lowest mean std and is lowest at more than half the sizes.
+       the lowest mean std and is lowest at more than half the sizes, "partly" if one of the two, else "no".
     4. "LPL, when combined with MSE, is able to provide higher gains as compared to ... MSE alone": mean over
-       sizes of (MSE+LPL - MSE); "yes" if positive at more than half of the sizes and on average.
+       sizes of (MSE+LPL - MSE); "yes" if positive at more than half of the sizes and on average, "partly" if
+       only one of the two, "no" if neither.
     """
     from scipy.stats import spearmanr
 
@@ -741,7 +742,8 @@ def check_paper_claims(df: pd.DataFrame, value: str = "test_acc", at_size: int =
                      "ours": f"{mean:+.2f} +- {sd:.2f} pp ({rel:+.1f}% rel.)", "verdict": verdict, "value": mean,
                      "note": note})
         curve = g[g["model"] == m].groupby("size")["gain_pp"].mean()
-        rho = spearmanr(curve.index, curve.to_numpy()).statistic if len(curve) > 2 else float("nan")
+        rho = (spearmanr(curve.index, curve.to_numpy()).statistic if len(curve) > 2 and curve.nunique() > 1
+               else float("nan"))                                   # a constant gain has no trend
         shrink = bool(np.isfinite(rho) and rho < 0 and curve.iloc[-1] < curve.iloc[0])
         rows.append({"artefact": acc_art, "claim": f"{pre}gain shrinks as data grows", "model": m,
                      "paper": "largest gains at small sizes",
@@ -758,17 +760,23 @@ def check_paper_claims(df: pd.DataFrame, value: str = "test_acc", at_size: int =
                      "model": "MSE+LPL", "paper": "lowest std at every size",
                      "ours": f"lowest at {n_low}/{len(std)} sizes; mean std " +
                              ", ".join(f"{m} {mean_std[m]:.2f}" for m in MODELS if m in mean_std) + " pp",
-                     "verdict": "yes" if best else ("partly" if n_low > 0 else "no"), "value": float(n_low),
+                     # by chance alone each of the three models is lowest at a third of the sizes, so "partly"
+                     # needs the lowest mean std or the lowest std at most sizes, not just one size
+                     "verdict": "yes" if best else ("partly" if (mean_std.idxmin() == "MSE+LPL" or
+                                                                 n_low > len(std) / 2) else "no"),
+                     "value": float(n_low),
                      "note": ""})
     if {"MSE", "MSE+LPL"} <= set(g["model"]):
         mm = df.groupby(["size", "model"])[value].mean().unstack("model") * 100
         diff = mm["MSE+LPL"] - mm["MSE"]
-        ok = bool(diff.mean() > 0 and (diff > 0).sum() > len(diff) / 2)
+        on_average, at_most = bool(diff.mean() > 0), bool((diff > 0).sum() > len(diff) / 2)
         rows.append({"artefact": acc_art, "claim": f"{pre}MSE+LPL beats MSE alone", "model": "MSE+LPL",
                      "paper": "higher gains than MSE",
                      "ours": f"MSE+LPL - MSE = {diff.mean():+.2f} pp on average; ahead at {int((diff > 0).sum())}"
                              f"/{len(diff)} sizes",
-                     "verdict": "yes" if ok else ("partly" if (diff > 0).any() else "no"), "value": float(diff.mean()),
+                     # yes: ahead on average and at most sizes; partly: one of the two; no: neither
+                     "verdict": ("yes" if on_average and at_most else "partly" if on_average or at_most else "no"),
+                     "value": float(diff.mean()),
                      "note": ""})
     return pd.DataFrame(rows)
 

@@ -370,6 +370,14 @@ def test_paper_claims_by_hand():
     flat = _runs_frame({(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000) for m in MODELS})
     cf = nli.check_paper_claims(flat).set_index(["claim", "model"])
     assert cf.loc[("gain over baseline at 1000 samples", "MSE+LPL"), "verdict"] == "no"
+    assert cf.loc[("MSE+LPL beats MSE alone", "MSE+LPL"), "verdict"] == "no"
+    assert cf.loc[("MSE+LPL has the lowest spread over runs", "MSE+LPL"), "verdict"] == "no"
+    # ahead of MSE at one size of three and behind on average (-0.33 pp): not "partly", "no"
+    mixed = _runs_frame({**{(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000, 20000) for m in MODELS[:2]},
+                         (1000, "MSE+LPL"): [0.51, 0.61, 0.56], (5000, "MSE+LPL"): [0.49, 0.59, 0.54],
+                         (20000, "MSE+LPL"): [0.49, 0.59, 0.54]})
+    cm = nli.check_paper_claims(mixed).set_index(["claim", "model"]).loc[("MSE+LPL beats MSE alone", "MSE+LPL")]
+    assert cm["value"] == pytest.approx(-1 / 3) and cm["verdict"] == "no"
     # a positive mean gain inside its own spread (gains +3, -1, +1 pp: mean 1, std 2) is not a gain
     noisy = _runs_frame({(1000, "baseline"): [0.50, 0.60, 0.55], (1000, "MSE"): [0.53, 0.59, 0.56],
                          (1000, "MSE+LPL"): [0.50, 0.60, 0.55]})
