@@ -233,16 +233,22 @@ def bench_markdown(profile: str = "full") -> str:
     from .results import load
 
     doc = load("bench", profile)
-    df = pd.DataFrame(doc["tables"]["bench"])
+    df = pd.DataFrame(doc["tables"]["bench"]).reset_index(drop=True)
     p = doc.get("params", {})
-    out = df[["task", "size", "ours_s", "reference", "ref_s", "ratio", "target", "meets", "note"]].copy()
-    out["meets"] = out["meets"].map({True: "yes", False: "**no**"}).fillna("")
-    out.columns = ["task", "size", "ours (s)", "reference", "reference (s)", "ours / reference", "target", "met",
-                   "note"]
+    # narrow enough for the page: each row's data and note go to a numbered list under the table
+    out = pd.DataFrame({
+        "#": [str(i + 1) for i in range(len(df))], "task": df["task"], "size": df["size"],
+        "ours (s)": df["ours_s"], "reference": df["reference"], "reference (s)": df["ref_s"],
+        "ours / reference": df["ratio"], "target": df["target"],
+        "met": df["meets"].map(lambda v: "yes" if v is True else ("**no**" if v is False else "")),
+    })
+    notes = [f"{i + 1}. {r['task']}: " + "; ".join(str(r[c]) for c in ("data", "note")
+                                                   if c in df and isinstance(r[c], str) and r[c].strip())
+             for i, r in df.iterrows()]
     head = (f"Measured {doc.get('finished', '')} with torch {p.get('torch', '?')} on {p.get('threads', '?')} "
-            f"threads ({p.get('cpu_count', '?')} CPUs visible, shared with other jobs), best of {p.get('repeat', 1)}; "
-            f"total {p.get('wall_s', '?')} s. Data: {', '.join(sorted(set(df['data'])))}.\n\n")
-    return head + md_table(out, floatfmt=".3g")
+            f"threads ({p.get('cpu_count', '?')} CPUs visible), best of {p.get('repeat', 1)}; "
+            f"total {p.get('wall_s', '?')} s.\n\n")
+    return head + md_table(out, floatfmt=".3g") + "\n\nData and notes, by row:\n\n" + "\n".join(notes) + "\n"
 
 
 if __name__ == "__main__":

@@ -98,17 +98,11 @@ def records_markdown(profile: str) -> str:
 
 def bench_markdown(profile: str) -> str:
     """The benchmark table (``book/results/bench[.smoke].json``, written by ``python -m lpa_utils.bench``)."""
-    docs = load_all(profile)
-    if "bench" not in docs:
+    if "bench" not in load_all(profile):
         return "*No benchmark results in this build (run `python -m lpa_utils.bench`).*\n"
-    doc = docs["bench"]
-    tables = doc.get("tables", {})
-    if tables:
-        name, rows = next(iter(tables.items()))
-        return md_table(pd.DataFrame(rows), floatfmt=".3g") + f"\nMeasured {doc.get('finished')} (UTC).\n"
-    recs = pd.DataFrame(doc.get("records", []))
-    cols = [c for c in ["quantity", "data", "method", "mean", "unit"] if c in recs]
-    return md_table(recs[cols]) + f"\nMeasured {doc.get('finished')} (UTC).\n"
+    from .bench import bench_markdown as table
+
+    return table(profile)
 
 
 def data_cost_markdown() -> str:

@@ -28,3 +28,5 @@ def test_bench_quick_writes_table_and_markdown(tmp_path, monkeypatch):
     assert doc["profile"] == "smoke" and len(doc["tables"]["bench"]) == len(df) and len(doc["records"]) == len(df)
     md = bench.bench_markdown("smoke")
     assert md.count("\n|") >= 10 and "CSLS" in md and "barycenter_weights" in md
+    notes = md.split("Data and notes, by row:")[1].strip().splitlines()
+    assert len(notes) == len(df) and notes[0].startswith("1. ") and "Gaussian" in md
