@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .config import REPO_ROOT, results_dir
@@ -158,6 +159,83 @@ def scaling_markdown(profile: str, out_dir: Path) -> str:
             "against size on a log-log scale, measured in this build.\n```\n\n" + md_table(wide, ".3g"))
 
 
+#: sizes of the papers' own data, for the expected-time table of the "How to reproduce" page
+PAPER_SIZES = {
+    "vocabulary": (200_000, "200,000 words per language (Dinu EN-IT and the VecMap sets, as the paper uses them)"),
+    "train_pairs": (5_000, "5,000 training pairs (Dinu's and VecMap's training dictionaries)"),
+    "snli_sentences": (2 * 570_152, "at most 1,140,304 sentences (the official SNLI's 570,152 pairs, 2 per pair)"),
+    "mnli_sentences": (2 * 412_349, "at most 824,698 sentences (MultiNLI's 412,349 labelled train + dev pairs)"),
+}
+
+
+def extrapolate_power_law(sizes, seconds, target: float) -> float:
+    """Seconds at ``target`` from measurements ``seconds`` at ``sizes``, assuming ``t = a * size^b`` between
+    the two largest measured sizes (the slope of the log-log plot there); exact at a measured size."""
+    sz, sec = np.asarray(sizes, dtype=float), np.asarray(seconds, dtype=float)
+    order = np.argsort(sz)
+    sz, sec = sz[order], sec[order]
+    if len(sz) == 0 or (sz <= 0).any() or (sec <= 0).any():
+        raise ValueError("extrapolate_power_law needs positive sizes and times")
+    hit = np.flatnonzero(sz == target)
+    if len(hit):
+        return float(sec[hit[0]])
+    if len(sz) == 1:
+        return float(sec[0] * target / sz[0])           # one point: assume linear
+    b = np.log(sec[-1] / sec[-2]) / np.log(sz[-1] / sz[-2])
+    return float(sec[-1] * (target / sz[-1]) ** b)
+
+
+def _duration(seconds: float) -> str:
+    """``"4.2 s"``, ``"172 s (about 3 min)"``, ``"3,122 s (about 52 min)"``."""
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    return f"{seconds:,.0f} s" + (f" (about {seconds / 60:,.0f} min)" if seconds >= 120 else "")
+
+
+def expected_times_markdown(profile: str) -> str:
+    """Expected CPU times of the main steps on the papers' own data, extrapolated from this build's scaling
+    measurements and sentence-encoding rate (GPU times are not measured anywhere in this book)."""
+    from .data.encoders import encode_log
+
+    docs = load_all(profile)
+    rows = []
+    if "scaling" in docs:
+        df = pd.DataFrame(docs["scaling"]["tables"]["scaling"])
+        threads = docs["scaling"].get("params", {}).get("threads", "?")
+        wanted = [("k-NN, brute force (k = 10)", "vocabulary",
+                   "k-NN graph of a whole vocabulary (every word's 10 nearest words, brute force)"),
+                  ("CSLS retrieval (1,500 queries)", "vocabulary", "CSLS retrieval of 1,500 test words"),
+                  ("LPA epoch (phase 1 + 1 epoch)", "train_pairs",
+                   "LPA phase 1 + one phase-2 epoch (neighbour pool kept at this build's size)")]
+        for task, key, what in wanted:
+            g = df[df["task"] == task]
+            if g.empty:
+                continue
+            big = g.loc[g["size"].idxmax()]
+            target, label = PAPER_SIZES[key]
+            rows.append({"step (chapter 03)": what, "largest size measured here": f"{int(big['size']):,} "
+                         f"{big['size label']}", "time here (s)": float(big["seconds"]),
+                         "the papers' size": label,
+                         "expected CPU time": _duration(extrapolate_power_law(g["size"], g["seconds"], target)),
+                         "threads": threads})
+    enc = [e for e in encode_log() if e.get("encoder") == "minilm" and e.get("texts", 0) >= 10_000]
+    if enc:
+        e = max(enc, key=lambda e: e["texts"])
+        for key, what in (("snli_sentences", "MiniLM encoding of the official SNLI (chapter 04)"),
+                          ("mnli_sentences", "MiniLM encoding of MultiNLI (chapter 04, Figs. 4-5)")):
+            target, label = PAPER_SIZES[key]
+            rows.append({"step (chapter 03)": what, "largest size measured here": f"{e['texts']:,} sentences",
+                         "time here (s)": float(e["seconds"]), "the papers' size": label,
+                         "expected CPU time": _duration(target / float(e["texts_per_s"])), "threads": e["threads"]})
+    if not rows:
+        return "*No scaling or encoding measurements in this build, so no expected times.*\n"
+    table = pd.DataFrame(rows).rename(columns={"step (chapter 03)": "step"})
+    table["time here (s)"] = table["time here (s)"].map(lambda v: f"{v:,.3g}")
+    return (md_table(table, floatfmt=".3g") + "\n\nExtrapolated from this build's measurements on its CPU "
+            "(power law through the two largest measured sizes; encoding at the measured sentences per second). "
+            "None of these has been measured on a GPU.\n")
+
+
 def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
     """Write the ``.inc`` files the prose pages include; returns their paths."""
     out_dir = Path(out_dir)
@@ -177,6 +255,7 @@ def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
     pages["bench.inc"] = bench_markdown(profile)
     pages["data_cost.inc"] = data_cost_markdown()
     pages["scaling.inc"] = scaling_markdown(profile, out_dir)
+    pages["expected.inc"] = expected_times_markdown(profile)
     written = []
     for name, text in pages.items():
         p = out_dir / name

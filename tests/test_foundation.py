@@ -226,3 +226,25 @@ def test_results_clock_starts_with_the_chapter(nb_path):
     creating = [i for i, c in enumerate(code) if f'Results("{nb_path.stem}"' in c.source]
     assert len(creating) == 1 and creating[0] <= 2, "create Results in the setup cell"
     assert "t_chapter = time.perf_counter()" in code[creating[0]].source
+
+
+def test_expected_times_extrapolate_a_power_law():
+    sizes = [1000, 2000, 4000]
+    assert report.extrapolate_power_law(sizes, [1.0, 4.0, 16.0], 8000) == pytest.approx(64.0)   # t ~ n^2
+    assert report.extrapolate_power_law(sizes, [1.0, 2.0, 4.0], 40000) == pytest.approx(40.0)   # linear
+    assert report.extrapolate_power_law(sizes, [1.0, 2.0, 4.0], 2000) == 2.0                    # measured
+    assert report.extrapolate_power_law([500], [3.0], 1000) == pytest.approx(6.0)
+    with pytest.raises(ValueError):
+        report.extrapolate_power_law([0, 10], [1.0, 2.0], 20)
+    assert report._duration(4.234) == "4.2 s" and report._duration(3122.4) == "3,122 s (about 52 min)"
+
+
+def test_expected_times_page_from_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("LPA_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("LPA_DATA", str(tmp_path / "cache"))
+    assert "No scaling" in report.expected_times_markdown("full")
+    rows = [{"task": "CSLS retrieval (1,500 queries)", "size label": "target words", "size": n, "seconds": n / 1e5}
+            for n in (50_000, 100_000)]
+    (tmp_path / "scaling.json").write_text(json.dumps({"params": {"threads": 2}, "tables": {"scaling": rows}}))
+    md = report.expected_times_markdown("full")
+    assert "CSLS retrieval of 1,500 test words" in md and "| 2 s |" in md and "GPU" in md
