@@ -8,6 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 PROFILE ?= full
+LAB_PORT ?= 8888
 
 .PHONY: venv data book book-smoke test unit nbval browser-deps lab bench clean help
 
@@ -54,8 +55,10 @@ test: data browser-deps
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env notebooks
 	$(BIN)/python -m pytest -q -m browser tests
 
+# as root (containers, this CI machine) Jupyter refuses to start without --allow-root
 lab: venv
-	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --no-browser --notebook-dir notebooks \
+	    $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: venv
 	$(BIN)/python -m lpa_utils.bench

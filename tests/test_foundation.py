@@ -248,3 +248,37 @@ def test_expected_times_page_from_results(tmp_path, monkeypatch):
     (tmp_path / "scaling.json").write_text(json.dumps({"params": {"threads": 2}, "tables": {"scaling": rows}}))
     md = report.expected_times_markdown("full")
     assert "CSLS retrieval of 1,500 test words" in md and "| 2 s |" in md and "GPU" in md
+
+
+def test_make_lab_serves_the_project_kernel(tmp_path):
+    """`make lab` starts JupyterLab on 127.0.0.1 (as root too) with the venv's python3 kernel."""
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if not (config.REPO_ROOT / ".venv" / "bin" / "jupyter").exists() or shutil.which("make") is None:
+        pytest.skip("needs the project's .venv (make venv) and make")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "JUPYTER_TOKEN": "lpa-test", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    proc = subprocess.Popen(["make", "-s", "lab", f"LAB_PORT={port}"], cwd=config.REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        specs, deadline = None, time.time() + 60
+        while specs is None and time.time() < deadline and proc.poll() is None:
+            try:
+                url = f"http://127.0.0.1:{port}/api/kernelspecs?token=lpa-test"
+                specs = json.loads(urllib.request.urlopen(url, timeout=2).read())
+            except OSError:
+                time.sleep(0.5)
+        assert specs is not None, f"JupyterLab did not answer on 127.0.0.1:{port} (exit code {proc.poll()})"
+        argv = specs["kernelspecs"]["python3"]["spec"]["argv"]
+        assert str(config.REPO_ROOT / ".venv") in argv[0], argv
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
