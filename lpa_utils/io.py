@@ -63,13 +63,7 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 def append_json_log(path: str | os.PathLike, entry: dict) -> list[dict]:
     """Append ``entry`` to the JSON list in ``path`` (created if missing; an unreadable file starts a new list),
     rewriting the file atomically. Returns the whole log."""
-    path = Path(path)
-    try:
-        log = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-    except (OSError, json.JSONDecodeError):
-        log = []
-    if not isinstance(log, list):
-        log = []
+    log = read_json_log(path)
     log.append(entry)
     write_json(path, log)
     return log

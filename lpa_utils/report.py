@@ -106,6 +106,12 @@ def bench_markdown(profile: str) -> str:
     return table(profile)
 
 
+def _largest_encoding(log: list[dict], encoder: str | None = None, min_texts: int = 10_000) -> dict | None:
+    """The encode-log entry with the most texts (at least ``min_texts``, of ``encoder`` if given), or None."""
+    big = [e for e in log if e.get("texts", 0) >= min_texts and encoder in (None, e.get("encoder"))]
+    return max(big, key=lambda e: e["texts"]) if big else None
+
+
 def data_cost_markdown() -> str:
     """First-fetch time and disk use of the data cache (from ``<cache>/fetch-log.json`` and the cache itself)."""
     from .data import sources as S
@@ -128,10 +134,9 @@ def data_cost_markdown() -> str:
     else:
         lines.append("No fetch has been recorded in this cache (it was prepared before fetches were logged).")
     enc = encode_log()
-    big = [e for e in enc if e.get("texts", 0) >= 10_000]
     lines.append("")
-    if big:
-        e = max(big, key=lambda e: e["texts"])
+    e = _largest_encoding(enc)
+    if e is not None:
         lines.append(f"Chapter 04 encodes its sentences once into the cache: the largest encoding recorded, "
                      f"**{e['texts']:,} new sentences** with `{e['encoder']}`, took **{e['seconds']:,.0f} s** "
                      f"({e['texts_per_s']:,.0f} sentences/s on {e['device']}, {e['threads']} threads; {e['finished']}).")
@@ -213,23 +218,22 @@ def expected_times_markdown(profile: str) -> str:
                 continue
             big = g.loc[g["size"].idxmax()]
             target, label = PAPER_SIZES[key]
-            rows.append({"step (chapter 03)": what, "largest size measured here": f"{int(big['size']):,} "
+            rows.append({"step": what, "largest size measured here": f"{int(big['size']):,} "
                          f"{big['size label']}", "time here (s)": float(big["seconds"]),
                          "the papers' size": label,
                          "expected CPU time": _duration(extrapolate_power_law(g["size"], g["seconds"], target)),
                          "threads": threads})
-    enc = [e for e in encode_log() if e.get("encoder") == "minilm" and e.get("texts", 0) >= 10_000]
-    if enc:
-        e = max(enc, key=lambda e: e["texts"])
+    e = _largest_encoding(encode_log(), encoder="minilm")
+    if e is not None:
         for key, what in (("snli_sentences", "MiniLM encoding of the official SNLI (chapter 04)"),
                           ("mnli_sentences", "MiniLM encoding of MultiNLI (chapter 04, Figs. 4-5)")):
             target, label = PAPER_SIZES[key]
-            rows.append({"step (chapter 03)": what, "largest size measured here": f"{e['texts']:,} sentences",
+            rows.append({"step": what, "largest size measured here": f"{e['texts']:,} sentences",
                          "time here (s)": float(e["seconds"]), "the papers' size": label,
                          "expected CPU time": _duration(target / float(e["texts_per_s"])), "threads": e["threads"]})
     if not rows:
         return "*No scaling or encoding measurements in this build, so no expected times.*\n"
-    table = pd.DataFrame(rows).rename(columns={"step (chapter 03)": "step"})
+    table = pd.DataFrame(rows).rename(columns={"step": "step"})
     table["time here (s)"] = table["time here (s)"].map(lambda v: f"{v:,.3g}")
     return (md_table(table, floatfmt=".3g") + "\n\nExtrapolated from this build's measurements on its CPU "
             "(power law through the two largest measured sizes; encoding at the measured sentences per second). "
