@@ -58,6 +58,25 @@ def summarize(values: Iterable[float]) -> tuple[float, float, int]:
     return mean, std, n
 
 
+def effect_verdict(mean: float, std: float, agree: int, n: int, min_gain: float = 0.0) -> str:
+    """The book's verdict on "method A improves on B" from paired runs (see the reproduction report's rule).
+
+    ``mean``, ``std``: mean and standard deviation over the ``n`` runs of the paired gain A - B (positive =
+    the paper's direction; ``std`` NaN for one run counts as 0); ``agree``: runs whose gain is positive;
+    ``min_gain``: the size a "yes" must also reach (e.g. 10% of B's error).
+
+    "yes": the gain stands out of its spread, every run agrees and it reaches ``min_gain``; "partly": it is
+    positive and either stands out of its spread or every run agrees; "no": otherwise (a mean gain inside the
+    spread that some run contradicts cannot be told from no gain).
+    """
+    s = 0.0 if std is None or not math.isfinite(std) else float(std)
+    if mean > s and agree == n and mean >= min_gain:
+        return "yes"
+    if mean > 0 and (mean > s or agree == n):
+        return "partly"
+    return "no"
+
+
 def _clean(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python, tuples -> lists, Paths -> str."""
     try:

@@ -282,3 +282,15 @@ def test_make_lab_serves_the_project_kernel(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_effect_verdict_by_hand():
+    from lpa_utils.results import effect_verdict
+
+    assert effect_verdict(1.27, 0.76, 3, 3) == "yes"             # EN-ES: beyond the spread, every seed
+    assert effect_verdict(0.60, 2.00, 2, 3) == "no"              # EN-IT: inside the spread, one seed against
+    assert effect_verdict(0.60, 2.00, 3, 3) == "partly"          # every seed agrees but the spread is large
+    assert effect_verdict(1.50, 0.50, 2, 3) == "partly"          # beyond the spread, one seed against
+    assert effect_verdict(-0.16, 0.14, 0, 3) == "no"
+    assert effect_verdict(0.05, 0.01, 3, 3, min_gain=0.1) == "partly"   # real but smaller than required
+    assert effect_verdict(0.3, float("nan"), 1, 1) == "yes"      # one run: no spread to stand out of
