@@ -34,13 +34,13 @@ data: venv
 	$(BIN)/python -m lpa_utils.data fetch
 
 book: data
-	$(BIN)/python -m lpa_utils.book build --profile $(PROFILE)
+	$(BIN)/python -m tools.book build --profile $(PROFILE)
 
 book-smoke: data
-	$(BIN)/python -m lpa_utils.book build --profile smoke
+	$(BIN)/python -m tools.book build --profile smoke
 
 browser-deps:
-	@$(BIN)/python -m lpa_utils.browser ensure
+	@$(BIN)/python -m tools.browser ensure
 
 unit: data
 	$(BIN)/python -m pytest -q -m "not browser" tests
@@ -61,7 +61,7 @@ lab: venv
 	    $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: venv
-	$(BIN)/python -m lpa_utils.bench
+	$(BIN)/python -m tools.bench
 
 clean:
 	rm -rf _build

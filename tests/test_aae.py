@@ -1,4 +1,4 @@
-"""Tests of lpa_utils.aae (Barone 2016) against hand computations, closed forms, NumPy/SciPy/scikit-learn."""
+"""Tests of lpa_utils.models.adversarial (Barone 2016) against hand computations, closed forms, NumPy/SciPy/scikit-learn."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,9 @@ from scipy import stats
 from sklearn.metrics.pairwise import cosine_similarity
 from sklearn.preprocessing import StandardScaler
 
-from lpa_utils import aae as A
+from lpa_utils.align import refine as R
+from lpa_utils.chapters import ch05_adversarial as C5
+from lpa_utils.models import adversarial as A
 
 
 def _np(t):
@@ -245,20 +247,20 @@ def test_ten_best_marks_gold():
     T = np.eye(5)[:, :3] + 0.01 * np.arange(15).reshape(5, 3)
     Q = T[[2, 0]] + 1e-3
     d = pd.DataFrame({"src": ["b", "a", "a"], "tgt": ["t2", "t0", "t4"]})
-    long = A.ten_best(Q, T, ["b", "a"], [f"t{i}" for i in range(5)], d, topk=3)
+    long = C5.ten_best(Q, T, ["b", "a"], [f"t{i}" for i in range(5)], d, topk=3)
     assert list(long.columns) == ["src", "rank", "tgt", "cosine", "gold"]
     assert len(long) == 6 and long["rank"].tolist() == [1, 2, 3, 1, 2, 3]
     top = long[long["rank"] == 1]
     assert top["tgt"].tolist() == ["t2", "t0"] and top["gold"].all()
     assert long["gold"].sum() == 2 + int(("t4" in long[long.src == "a"]["tgt"].tolist()))
-    wide = A.ten_best_wide(long)
+    wide = C5.ten_best_wide(long)
     assert wide.loc["b", "ten_best"].startswith("*t2*") and wide.loc["a", "first_gold_rank"] == 1.0
 
 
 def test_mutual_nn_pairs_on_rotated_copy():
     rng = np.random.default_rng(0)
     Y = rng.normal(size=(60, 8))
-    pairs = A.mutual_nn_pairs(Y + 1e-4 * rng.normal(size=Y.shape), Y, method="nn")
+    pairs = R.mutual_nn_pairs(Y + 1e-4 * rng.normal(size=Y.shape), Y, method="nn")
     np.testing.assert_array_equal(pairs, np.stack([np.arange(60), np.arange(60)], 1))
 
 
@@ -337,7 +339,7 @@ def test_procrustes_refine_recovers_rotation():
     Q = _np(A.random_orthogonal(6, seed=2))
     Y = X @ Q.T
     noisy = torch.as_tensor(X @ (Q + 0.15 * rng.normal(size=Q.shape)).T, dtype=torch.float32)
-    refined, hist = A.procrustes_refine(X, Y, noisy, n_iter=3, n_src=300, n_tgt=300, method="nn")
+    refined, hist = R.procrustes_refine(X, Y, noisy, n_iter=3, n_src=300, n_tgt=300, method="nn")
     assert hist[0]["pairs"] > 10
     np.testing.assert_allclose(_np(refined), Y, atol=1e-3)
 
@@ -365,7 +367,7 @@ def test_wordfreq_counts_and_alphabetic_rows():
 
 
 def test_synthetic_pair_true_init_is_exact():
-    sp = A.synthetic_pair(n=200, d=5, n_clusters=4, seed=0)
+    sp = C5.synthetic_pair(n=200, d=5, n_clusters=4, seed=0)
     Xs = (sp.X - sp.X.mean(0)) / sp.X.std(0)
     Ys = (sp.Y - sp.Y.mean(0)) / sp.Y.std(0)
     np.testing.assert_allclose(Xs @ sp.true_init().T, Ys[sp.gold], atol=1e-4)
@@ -377,16 +379,16 @@ def test_synthetic_pair_true_init_is_exact():
 def test_load_pair_and_compare_maps_on_bible():
     """Real data (the offline defaults): the pair loads with corpus counts, and supervised Procrustes beats the
     random orthogonal map on the same test words."""
-    p = A.load_pair("EN-IT", "bible-en-w2v-100d-a", "bible-it-w2v-100d-b", "en", "it", n_test=200, n_train=600)
+    p = C5.load_pair("EN-IT", "bible-en-w2v-100d-a", "bible-it-w2v-100d-b", "en", "it", n_test=200, n_train=600)
     assert p.src.dim == p.tgt.dim == 100 and len(p.counts_src) == len(p.src)
     assert p.info["source_counts"].startswith("corpus") and p.info["test_words"] == 200
     assert all(w.isalpha() for w in p.src.words[:500])
-    fw = A.frequent_words(p, n=5, skip=100)
+    fw = C5.frequent_words(p, n=5, skip=100)
     assert len(fw) == 5 and set(fw) <= set(p.src.words[100:]) and set(fw) <= set(p.dictionary["src"])
     cfg = A.AAEConfig(steps=5, depth=2, log_every=0)
     m = A.AdversarialAutoencoder(cfg, seed=0, progress=False).fit(p.src.vectors, p.tgt.vectors, p.counts_src,
                                                                   p.counts_tgt)
-    table, extra = A.compare_maps(p, m, methods=("nn",), refine_iters=1, refine_words=1000)
+    table, extra = C5.compare_maps(p, m, methods=("nn",), refine_iters=1, refine_words=1000)
     assert table["map"].tolist() == ["random orthogonal", "AAE (ours)", "AAE + Procrustes refinement",
                                      "supervised Procrustes"]
     p10 = table.set_index("map")["p@10"]

@@ -9,11 +9,23 @@ from sklearn.linear_model import Ridge
 from sklearn.manifold._locally_linear import barycenter_weights
 from sklearn.neighbors import NearestNeighbors
 
-from lpa_utils.align import (DeWhiten, DimReduce, LeastSquares, Normalize, Pipeline, Procrustes, ReWeight,
-                             SGDAligner, ShigetoRidge, Whiten, artetxe2016, artetxe2018, lle_neighbourhoods,
-                             smith2017)
-from lpa_utils.retrieval import evaluate_translation
-
+from lpa_utils.align import (
+    DeWhiten,
+    DimReduce,
+    LeastSquares,
+    Normalize,
+    Pipeline,
+    Procrustes,
+    ReWeight,
+    SGDAligner,
+    ShigetoRidge,
+    Whiten,
+    artetxe2016,
+    artetxe2018,
+    lle_neighbourhoods,
+    smith2017,
+)
+from lpa_utils.maths.retrieval import evaluate_translation
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

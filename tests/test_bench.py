@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lpa_utils import bench
+from tools import bench
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,9 @@ import nbformat
 import pytest
 import yaml
 
-from lpa_utils import book, browser, config, report
+from lpa_utils import config
+from tools import book, browser
+from tools import pages as report
 
 pytestmark = pytest.mark.browser
 

@@ -11,9 +11,18 @@ import pandas as pd
 import pytest
 
 from lpa_utils.data.errors import DataError
-from lpa_utils.data.formats import (read_dictd, read_multiwordnet_lemmas, read_nli_jsonl, read_pairs,
-                                    read_vectors, read_vectors_binary, read_vectors_text, single_words,
-                                    write_vectors_binary, write_vectors_text)
+from lpa_utils.data.formats import (
+    read_dictd,
+    read_multiwordnet_lemmas,
+    read_nli_jsonl,
+    read_pairs,
+    read_vectors,
+    read_vectors_binary,
+    read_vectors_text,
+    single_words,
+    write_vectors_binary,
+    write_vectors_text,
+)
 
 RNG = np.random.default_rng(0)
 WORDS = ["the", "città", "nan", "null", '"quoted', "#hash", "e-mail", "naïve"]

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 import yaml
 
-from lpa_utils import book, config, io, report, results
+from lpa_utils import config, io
+from lpa_utils.report import results
+from lpa_utils.report.tables import md_table
+from tools import book
+from tools import pages as report
 
 
 def test_summarize_matches_numpy_sample_std():
@@ -98,7 +102,7 @@ def test_strip_keeps_only_checked_outputs(tmp_path):
 def test_md_table_formats_and_escapes():
     import pandas as pd
 
-    t = report.md_table(pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x|y", None]}))
+    t = md_table(pd.DataFrame({"a": [1.23456, float("nan")], "b": ["x|y", None]}))
     assert t.splitlines()[0] == "| a | b |"
     assert "1.23" in t and "x\\|y" in t
 
@@ -128,7 +132,7 @@ def test_notebook_hygiene(nb_path):
         if book.CHECK_TAG in cell.metadata.get("tags", []):
             assert cell.outputs, f"cell {i} is tagged {book.CHECK_TAG} but has no stored output to compare"
         else:
-            assert not cell.outputs, f"cell {i} has committed outputs; run `python -m lpa_utils.book strip`"
+            assert not cell.outputs, f"cell {i} has committed outputs; run `python -m tools.book strip`"
     assert any(book.CHECK_TAG in c.metadata.get("tags", []) for c in nb.cells), "no nbval-checked cell"
     src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "Results(" in src and ".save()" in src, "the chapter must write book/results/<stem>.json"
@@ -175,7 +179,7 @@ def test_every_figure_has_a_caption_with_data_and_runs(nb_path):
 
 
 def test_caption_text_and_errors():
-    from lpa_utils import plotting
+    from lpa_utils.report import plotting
 
     md = plotting.caption("2.1", "Loss against steps.", data="GloVe 50d.", runs=plotting.n_runs(3))
     assert md.data == "*Figure 2.1.* Loss against steps. *Data:* GloVe 50d. *Runs:* 3 seeds."
@@ -285,7 +289,7 @@ def test_make_lab_serves_the_project_kernel(tmp_path):
 
 
 def test_effect_verdict_by_hand():
-    from lpa_utils.results import effect_verdict
+    from lpa_utils.report.results import effect_verdict
 
     assert effect_verdict(1.27, 0.76, 3, 3) == "yes"             # EN-ES: beyond the spread, every seed
     assert effect_verdict(0.60, 2.00, 2, 3) == "no"              # EN-IT: inside the spread, one seed against

@@ -1,4 +1,4 @@
-"""lpa_utils.lle against scikit-learn's barycenter weights and LocallyLinearEmbedding, invariances, hand cases."""
+"""lpa_utils.maths.lle against scikit-learn's barycenter weights and LocallyLinearEmbedding, invariances, hand cases."""
 import numpy as np
 import pytest
 import torch
@@ -8,8 +8,8 @@ from sklearn.datasets import make_swiss_roll
 from sklearn.manifold import LocallyLinearEmbedding
 from sklearn.manifold._locally_linear import barycenter_weights
 
-from lpa_utils.lle import learn_lle_weights, lle_embedding, lle_weights, reconstruction_error
-from lpa_utils.neighbors import knn
+from lpa_utils.maths.lle import learn_lle_weights, lle_embedding, lle_weights, reconstruction_error
+from lpa_utils.maths.neighbors import knn
 
 
 def _data(n=400, d=8, seed=0):

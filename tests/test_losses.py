@@ -1,9 +1,9 @@
-"""lpa_utils.losses: hand-worked values, autograd against finite differences (gradcheck, float64), W frozen."""
+"""lpa_utils.maths.losses: hand-worked values, autograd against finite differences (gradcheck, float64), W frozen."""
 import numpy as np
 import pytest
 import torch
 
-from lpa_utils.losses import lpa_loss, lpl_loss, mse_loss, nli_alignment_loss, ortho_loss
+from lpa_utils.maths.losses import lpa_loss, lpl_loss, mse_loss, nli_alignment_loss, ortho_loss
 
 
 def _g(seed=0):

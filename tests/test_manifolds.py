@@ -1,4 +1,4 @@
-"""lpa_utils.manifolds: neighbourhood measures against scikit-learn / hand cases, the batched MLP against
+"""lpa_utils.chapters.ch01_manifolds: neighbourhood measures against scikit-learn / hand cases, the batched MLP against
 independent per-model training, and the Figure-1 experiment's plumbing on tiny sizes."""
 import numpy as np
 import pandas as pd
@@ -7,9 +7,19 @@ import torch
 from sklearn.manifold import trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
-from lpa_utils.manifolds import (BatchedMLP, alignment_scores, embed_all, figure1_experiment, fit_alignment_batch,
-                                 hidden_map, knn_kept, knn_overlap, make_manifold, neighbourhood_table,
-                                 sample_pairs, train_autoencoder)
+from lpa_utils.chapters.ch01_manifolds import (
+    BatchedMLP,
+    alignment_scores,
+    embed_all,
+    figure1_experiment,
+    fit_alignment_batch,
+    hidden_map,
+    make_manifold,
+    neighbourhood_table,
+    sample_pairs,
+    train_autoencoder,
+)
+from lpa_utils.maths.neighbors import knn_kept, knn_overlap
 
 
 def test_make_manifold_shapes_and_determinism():

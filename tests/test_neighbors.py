@@ -1,10 +1,10 @@
-"""lpa_utils.neighbors.knn against scikit-learn (NearestNeighbors brute force and KDTree) and hand-worked cases."""
+"""lpa_utils.maths.neighbors.knn against scikit-learn (NearestNeighbors brute force and KDTree) and hand-worked cases."""
 import numpy as np
 import pytest
 import torch
 from sklearn.neighbors import KDTree, NearestNeighbors
 
-from lpa_utils.neighbors import knn
+from lpa_utils.maths.neighbors import knn
 
 
 def _data(n=600, d=12, seed=0):

@@ -1,4 +1,4 @@
-"""Tests of lpa_utils.nli (Figure 2 model, eq. 8, training, experiment runner, Table 3 helpers).
+"""Tests of lpa_utils.models.nli (Figure 2 model, eq. 8, training, experiment runner, Table 3 helpers).
 
 Everything here runs on small random tensors; the SNLI run itself is the chapter notebook's job.
 References are independent: NumPy hand computations, scikit-learn's NearestNeighbors, pandas aggregation.
@@ -11,9 +11,9 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from lpa_utils import nli
-from lpa_utils.nli import LABELS, MODELS, NLIConfig
-
+from lpa_utils.chapters import ch04_nli as C4
+from lpa_utils.models import nli
+from lpa_utils.models.nli import LABELS, MODELS, NLIConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run faster on one thread
 
@@ -185,9 +185,9 @@ def test_kdtree_and_brute_pools_agree():
 
 def test_neighbours_outside_fraction():
     data = synthetic_data(n_train=90, k=4)
-    assert nli.neighbours_outside_fraction(data, np.arange(90)) == 0.0
+    assert C4.neighbours_outside_fraction(data, np.arange(90)) == 0.0
     rows = np.arange(3)  # one premise: all its neighbours are other premises
-    assert nli.neighbours_outside_fraction(data, rows) == 1.0
+    assert C4.neighbours_outside_fraction(data, rows) == 1.0
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -207,7 +207,7 @@ def test_tiny_separable_problem_is_learned():
 
 def test_lpl_model_trains_on_subset():
     data = synthetic_data(n_train=300)
-    fit = nli.fit_on_subset(data, np.arange(0, 300, 2), "MSE+LPL", config=LEARN, seed=0, device="cpu")
+    fit = C4.fit_on_subset(data, np.arange(0, 300, 2), "MSE+LPL", config=LEARN, seed=0, device="cpu")
     assert fit.dev_acc > 0.85
     assert fit.history and {"ce", "align", "dev_acc"} <= set(fit.history[0])
 
@@ -255,7 +255,7 @@ def test_fit_input_errors():
 def test_run_experiment_is_tidy_and_paired():
     data = synthetic_data(n_train=240)
     keep = {}
-    df = nli.run_experiment(data, [60, "all"], draws=2, config=FAST, seed=0, device="cpu", keep=keep,
+    df = C4.run_experiment(data, [60, "all"], draws=2, config=FAST, seed=0, device="cpu", keep=keep,
                             keep_sizes=[60], progress=False, eval_splits=("test", "dev"))
     assert len(df) == 2 * 2 * 3
     assert set(df["model"]) == set(MODELS) and sorted(set(df["size"])) == [60, 240]
@@ -273,7 +273,7 @@ def test_run_experiment_is_tidy_and_paired():
     got = df[(df["size"] == 60) & (df["draw"] == 1) & (df["model"] == "MSE")]
     assert got["dev_acc"].item() == pytest.approx(nli.accuracy(fit.model, data.premise["dev"],
                                                                data.hypothesis["dev"], data.labels["dev"]))
-    summ = nli.summarize_runs(df)
+    summ = C4.summarize_runs(df)
     ref = df.groupby(["size", "model"])["test_acc"].agg(["mean", "std"])
     assert summ.loc[60, "MSE std"] == pytest.approx(100 * ref.loc[(60, "MSE"), "std"])
     assert summ.loc[240, "MSE+LPL gain (pp)"] == pytest.approx(
@@ -281,35 +281,35 @@ def test_run_experiment_is_tidy_and_paired():
 
 
 def test_draw_subset():
-    a = nli.draw_subset(100, 10, seed=0, draw=0)
+    a = C4.draw_subset(100, 10, seed=0, draw=0)
     assert len(a) == 10 and len(set(a)) == 10 and np.all(np.diff(a) > 0)
-    np.testing.assert_array_equal(a, nli.draw_subset(100, 10, seed=0, draw=0))
-    assert not np.array_equal(a, nli.draw_subset(100, 10, seed=0, draw=1))
-    np.testing.assert_array_equal(nli.draw_subset(100, 500, seed=0, draw=0), np.arange(100))
+    np.testing.assert_array_equal(a, C4.draw_subset(100, 10, seed=0, draw=0))
+    assert not np.array_equal(a, C4.draw_subset(100, 10, seed=0, draw=1))
+    np.testing.assert_array_equal(C4.draw_subset(100, 500, seed=0, draw=0), np.arange(100))
 
 
 def test_select_hyperparameters_uses_dev_only():
     data = synthetic_data(n_train=150)
     data.labels["test"][:] = -1  # a test split that would break any evaluation
-    chosen, table = nli.select_hyperparameters(data, size=90, gammas=[0.0, 0.01], draws=1, config=FAST,
+    chosen, table = C4.select_hyperparameters(data, size=90, gammas=[0.0, 0.01], draws=1, config=FAST,
                                                progress=False)
     assert set(chosen) == set(MODELS)
     assert chosen["MSE"].gamma in (0.0, 0.01) and chosen["baseline"].gamma == FAST.gamma
     assert table.shape == (2, 2)
-    chosen, table = nli.select_hyperparameters(data, size=90, grid={"dropout": [0.1, 0.5], "weight_decay": [0.0]},
+    chosen, table = C4.select_hyperparameters(data, size=90, grid={"dropout": [0.1, 0.5], "weight_decay": [0.0]},
                                                models=("baseline",), draws=1, config=FAST, progress=False)
     assert chosen["baseline"].dropout in (0.1, 0.5) and chosen["MSE"] == FAST
     assert table.shape == (2, 1)
     with pytest.raises(ValueError, match="not NLIConfig fields"):
-        nli.select_hyperparameters(data, size=90, grid={"lr_typo": [1.0]}, progress=False)
+        C4.select_hyperparameters(data, size=90, grid={"lr_typo": [1.0]}, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------- Table 3
 def test_nearest_training_pairs_and_purity_against_sklearn():
     data = synthetic_data(n_train=150)
     rows = np.arange(0, 150)
-    fits = {m: nli.fit_on_subset(data, rows, m, config=FAST, seed=0, device="cpu") for m in MODELS}
-    tab = nli.nearest_training_pairs(fits, data, rows, test_index=3, k=2)
+    fits = {m: C4.fit_on_subset(data, rows, m, config=FAST, seed=0, device="cpu") for m in MODELS}
+    tab = C4.nearest_training_pairs(fits, data, rows, test_index=3, k=2)
     assert len(tab) == 3 * 3 and list(tab["rank"][:3]) == [0, 1, 2]
     for m, fit in fits.items():
         z_tr = nli.penultimate(fit.model, data.premise["train"], data.hypothesis["train"]).numpy()
@@ -324,7 +324,7 @@ def test_nearest_training_pairs_and_purity_against_sklearn():
         nb_pred, nb_gold = pred_tr[ridx], gold_tr[ridx]
         pur = np.mean([np.bincount(r, minlength=3).max() / 5 for r in nb_pred])
         agree = np.mean(nb_gold == gq[:, None])
-        got = nli.label_purity(fit, data, rows, k=5)
+        got = C4.label_purity(fit, data, rows, k=5)
         assert got["pred_purity"] == pytest.approx(pur, abs=1e-6)
         assert got["gold_agree"] == pytest.approx(agree, abs=1e-6)
         vote = np.array([np.bincount(r, minlength=3).argmax() for r in nb_gold])
@@ -346,10 +346,10 @@ def test_paper_claims_by_hand():
            (20000, "baseline"): [0.70, 0.72, 0.71], (20000, "MSE"): [0.70, 0.72, 0.71],
            (20000, "MSE+LPL"): [0.705, 0.71, 0.715]}
     df = _runs_frame(acc)
-    g = nli.paired_gains(df)
+    g = C4.paired_gains(df)
     lpl1000 = g[(g["model"] == "MSE+LPL") & (g["size"] == 1000)]["gain_pp"].to_numpy()
     np.testing.assert_allclose(lpl1000, [10.0, 9.0, 10.0], atol=1e-9)
-    c = nli.check_paper_claims(df).set_index(["claim", "model"])
+    c = C4.check_paper_claims(df).set_index(["claim", "model"])
     gain = c.loc[("gain over baseline at 1000 samples", "MSE+LPL")]
     assert gain["value"] == pytest.approx(29 / 3) and gain["verdict"] == "yes"
     mse = c.loc[("gain over baseline at 1000 samples", "MSE")]
@@ -364,11 +364,11 @@ def test_paper_claims_by_hand():
     assert beats["verdict"] == "yes"
     assert set(c["artefact"]) == {"Fig. 3a", "Fig. 3b"}
     assert spread["artefact"] == "Fig. 3b"
-    lab = nli.check_paper_claims(df, label="glove-mean", artefacts=("Figs. 4, 5", "Figs. 4, 5"))
+    lab = C4.check_paper_claims(df, label="glove-mean", artefacts=("Figs. 4, 5", "Figs. 4, 5"))
     assert lab["claim"].str.startswith("glove-mean: ").all() and set(lab["artefact"]) == {"Figs. 4, 5"}
     # flip: no gain at all
     flat = _runs_frame({(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000) for m in MODELS})
-    cf = nli.check_paper_claims(flat).set_index(["claim", "model"])
+    cf = C4.check_paper_claims(flat).set_index(["claim", "model"])
     assert cf.loc[("gain over baseline at 1000 samples", "MSE+LPL"), "verdict"] == "no"
     assert cf.loc[("MSE+LPL beats MSE alone", "MSE+LPL"), "verdict"] == "no"
     assert cf.loc[("MSE+LPL has the lowest spread over runs", "MSE+LPL"), "verdict"] == "no"
@@ -376,12 +376,12 @@ def test_paper_claims_by_hand():
     mixed = _runs_frame({**{(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000, 20000) for m in MODELS[:2]},
                          (1000, "MSE+LPL"): [0.51, 0.61, 0.56], (5000, "MSE+LPL"): [0.49, 0.59, 0.54],
                          (20000, "MSE+LPL"): [0.49, 0.59, 0.54]})
-    cm = nli.check_paper_claims(mixed).set_index(["claim", "model"]).loc[("MSE+LPL beats MSE alone", "MSE+LPL")]
+    cm = C4.check_paper_claims(mixed).set_index(["claim", "model"]).loc[("MSE+LPL beats MSE alone", "MSE+LPL")]
     assert cm["value"] == pytest.approx(-1 / 3) and cm["verdict"] == "no"
     # a positive mean gain inside its own spread (gains +3, -1, +1 pp: mean 1, std 2) is not a gain
     noisy = _runs_frame({(1000, "baseline"): [0.50, 0.60, 0.55], (1000, "MSE"): [0.53, 0.59, 0.56],
                          (1000, "MSE+LPL"): [0.50, 0.60, 0.55]})
-    cn = nli.check_paper_claims(noisy).set_index(["claim", "model"]).loc[("gain over baseline at 1000 samples", "MSE")]
+    cn = C4.check_paper_claims(noisy).set_index(["claim", "model"]).loc[("gain over baseline at 1000 samples", "MSE")]
     assert cn["value"] == pytest.approx(1.0) and cn["verdict"] == "no" and cn["note"] == "within the spread over draws"
 
 
@@ -427,7 +427,7 @@ def test_purity_claims_by_hand():
     purity = pd.DataFrame({"model": ["baseline"] * 2 + ["MSE"] * 2 + ["MSE+LPL"] * 2, "draw": [0, 1] * 3,
                            "pred_purity": [0.50, 0.52, 0.60, 0.62, 0.51, 0.53],
                            "gold_agree": [0.40, 0.40, 0.39, 0.39, 0.45, 0.47]})
-    c = nli.check_purity_claims(purity).set_index(["claim", "model"])
+    c = C4.check_purity_claims(purity).set_index(["claim", "model"])
     pred = "neighbours' predicted labels cluster"
     gold = "neighbours share the test pair's gold label"
     assert c.loc[(pred, "MSE"), "value"] == pytest.approx(10.0) and c.loc[(pred, "MSE"), "verdict"] == "yes"

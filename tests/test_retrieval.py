@@ -1,4 +1,4 @@
-"""lpa_utils.retrieval: NN / CSLS / inverted softmax against hand-worked cases and plain NumPy formulas,
+"""lpa_utils.maths.retrieval: NN / CSLS / inverted softmax against hand-worked cases and plain NumPy formulas,
 batched translation against the full score matrix, and the MUSE / VecMap evaluation protocol."""
 import math
 
@@ -8,8 +8,16 @@ import pytest
 import torch
 from sklearn.metrics.pairwise import cosine_similarity
 
-from lpa_utils.retrieval import (csls_scores, evaluate_translation, gold_table, hits_at, inverted_softmax_scores,
-                                 nn_scores, translate, word_rows)
+from lpa_utils.maths.retrieval import (
+    csls_scores,
+    evaluate_translation,
+    gold_table,
+    hits_at,
+    inverted_softmax_scores,
+    nn_scores,
+    translate,
+    word_rows,
+)
 
 # ------------------------------------------------------------------------------------------- hand-worked
 Q2 = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)

@@ -1,12 +1,10 @@
-"""lpa_utils.wordalign on a small planted pair written as word2vec / "src tgt" files (the Dinu / VecMap formats),
+"""lpa_utils.chapters.ch03_word_alignment on a small planted pair written as word2vec / "src tgt" files (the Dinu / VecMap formats),
 and on the offline EN-IT data (slow)."""
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from lpa_utils import wordalign as wa
-
+from lpa_utils.chapters import ch03_word_alignment as wa
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

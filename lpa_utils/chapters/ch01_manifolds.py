@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .lle import lle_weights
-from .losses import lpl_loss, mse_loss
-from .neighbors import _device, as_tensor, knn
+from lpa_utils.checks import as_tensor, device_of, word_rows_strict
+from lpa_utils.maths.lle import lle_weights, reconstruction_error
+from lpa_utils.maths.losses import lpl_loss, mse_loss
+from lpa_utils.maths.neighbors import knn, knn_kept, knn_overlap, neighbours_of_rows
 
 MANIFOLDS = ("swiss_roll", "s_curve")
 EMBEDDING_METHODS = ("PCA", "MDS", "LLE", "Laplacian eigenmaps", "Autoencoder")
@@ -86,24 +87,6 @@ def make_manifold(name: str = "swiss_roll", n: int = 1500, noise: float = 0.05, 
 
 # --------------------------------------------------------------------------------- neighbourhoods
 
-def knn_overlap(idx_a, idx_b) -> np.ndarray:
-    """Per row, the fraction of the neighbours in ``idx_a`` (n, k) that also appear in ``idx_b`` (n, k')."""
-    a = np.asarray(idx_a)
-    b = np.asarray(idx_b)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
-        raise ValueError(f"knn_overlap: idx_a {a.shape} and idx_b {b.shape} must be (n, k) with the same n")
-    hits = (a[:, :, None] == b[:, None, :]).any(-1)
-    return hits.mean(1)
-
-
-def knn_kept(X_high, Y_low, k: int = 10) -> float:
-    """Mean fraction of each point's k nearest neighbours in ``X_high`` (n, D) kept among its k nearest in
-    ``Y_low`` (n, d) (euclidean, self excluded)."""
-    _, ia = knn(X_high, k, device="cpu")
-    _, ib = knn(Y_low, k, device="cpu")
-    return float(knn_overlap(ia.numpy(), ib.numpy()).mean())
-
-
 # ------------------------------------------------------------------------------------ autoencoder
 
 @_one_thread
@@ -116,7 +99,7 @@ def train_autoencoder(X, n_components: int = 2, hidden: int = 64, epochs: int = 
     """
     from tqdm.auto import tqdm
 
-    dev = _device(device)
+    dev = device_of(device)
     Xt = as_tensor(X, device=dev, name="train_autoencoder: X")
     Xt = (Xt - Xt.mean(0)) / Xt.std(0).clamp_min(1e-12)
     D = Xt.shape[1]
@@ -236,7 +219,7 @@ class BatchedMLP:
             g = torch.Generator(device="cpu").manual_seed(int(sd))
             per_model.append([(torch.rand(sh, generator=g, dtype=torch.float64) * 2 - 1) / np.sqrt(fi)
                               for sh, fi in zip(shapes, fans)])
-        ps = [torch.stack([m[j] for m in per_model]).to(device=_device(device), dtype=dtype).requires_grad_(True)
+        ps = [torch.stack([m[j] for m in per_model]).to(device=device_of(device), dtype=dtype).requires_grad_(True)
               for j in range(len(shapes))]
         return cls(ps)
 
@@ -271,7 +254,7 @@ def fit_alignment_batch(X, Y, pair_idx, betas, k: int = 10, hidden: int = 64, st
     """
     from tqdm.auto import tqdm
 
-    dev = _device(device)
+    dev = device_of(device)
     Xt = as_tensor(X, device=dev, name="fit_alignment_batch: X")
     Yt = as_tensor(Y, device=dev, name="fit_alignment_batch: Y")
     P = as_tensor(pair_idx, device=dev, dtype=torch.int64, name="fit_alignment_batch: pair_idx")
@@ -374,135 +357,6 @@ def figure1_experiment(X, Y, n_pairs_list, seeds=(0, 1, 2), beta: float = 1.0, k
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------- chapter 02 helpers
-
-def neighbours_of_rows(V, rows, k: int, device=None):
-    """k nearest rows of ``V`` (n, d) for the points ``V[rows]``, each point itself excluded (by index; where an
-    exact duplicate displaced it, the farthest candidate is dropped instead). Returns (dist, idx) (q, k) NumPy."""
-    V = np.asarray(V, dtype=np.float64)
-    rows = np.asarray(rows, dtype=np.int64)
-    d, i = knn(V, k + 1, queries=V[rows], device=device)
-    d, i = d.cpu().numpy(), i.cpu().numpy()
-    own = i == rows[:, None]
-    own[~own.any(1), -1] = True
-    keep = ~own
-    return d[keep].reshape(len(rows), k), i[keep].reshape(len(rows), k)
-
-
-def weight_invariances(X, idx, reg: float = 1e-3, seed: int = 0, scale: float = 3.7) -> pd.DataFrame:
-    """Max |W(T X) - W(X)| of the closed-form weights (eq. 1) for a random rotation, a scaling, a translation and
-    all three together: the weights describe the neighbourhood's shape, not its position, size or orientation.
-    X: (n, d), idx: (n, k). Returns a DataFrame (transform, max_abs_diff) computed in float64."""
-    from scipy.stats import ortho_group
-
-    X = np.asarray(X, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    Q = ortho_group.rvs(X.shape[1], random_state=rng)
-    shift = rng.normal(size=X.shape[1]) * 10.0
-    W0 = lle_weights(X, idx, reg=reg, device="cpu", dtype=torch.float64)
-    transforms = {"rotation": X @ Q, f"scaling x{scale}": scale * X, "translation": X + shift,
-                  "all three": scale * X @ Q + shift}
-    rows = [{"transform": name, "max_abs_diff": float((lle_weights(T, idx, reg=reg, device="cpu",
-                                                                   dtype=torch.float64) - W0).abs().max())}
-            for name, T in transforms.items()]
-    return pd.DataFrame(rows)
-
-
-def reconstruction_vs_k(V, rows, ks, reg: float = 1e-3, device=None) -> pd.DataFrame:
-    """Eq. 1 reconstruction error of the points ``V[rows]`` from their k nearest other rows of ``V`` (n, d),
-    for each k in ``ks``: mean and median of ``||x - sum_j W_j x_j||^2 / ||x||^2`` (relative, so words of any
-    norm weigh alike). One neighbour search with max(ks); the k-neighbourhood is its first k columns."""
-    from .lle import reconstruction_error
-
-    V = np.asarray(V, dtype=np.float64)
-    X = V[np.asarray(rows)]
-    _, idx = neighbours_of_rows(V, rows, int(max(ks)), device=device)
-    norm2 = (X ** 2).sum(1)
-    out = []
-    for k in ks:
-        sub = idx[:, :k]
-        W = lle_weights(X, sub, reg=reg, ref=V, device=device, dtype=torch.float64)
-        rel = reconstruction_error(X, sub, W, ref=V, device=device).cpu().numpy() / norm2
-        out.append({"k": int(k), "mean relative error": float(rel.mean()),
-                    "median relative error": float(np.median(rel))})
-    return pd.DataFrame(out)
-
-
-def regulariser_effect(V, rows, k: int, regs, device=None) -> pd.DataFrame:
-    """For each ``reg``: mean relative reconstruction error of ``V[rows]`` from k neighbours in V, mean L2 norm of
-    the weight rows and the largest |weight|: the regulariser trades a slightly worse fit for smaller,
-    better-conditioned weights."""
-    from .lle import reconstruction_error
-
-    V = np.asarray(V, dtype=np.float64)
-    X = V[np.asarray(rows)]
-    _, idx = neighbours_of_rows(V, rows, k, device=device)
-    norm2 = (X ** 2).sum(1)
-    out = []
-    for r in regs:
-        W = lle_weights(X, idx, reg=float(r), ref=V, device=device, dtype=torch.float64)
-        rel = reconstruction_error(X, idx, W, ref=V, device=device).cpu().numpy() / norm2
-        out.append({"reg": float(r), "mean relative error": float(rel.mean()),
-                    "mean ||w||": float(W.norm(dim=1).mean()), "max |w|": float(W.abs().max())})
-    return pd.DataFrame(out)
-
-
-def _query_rows(words, queries, caller: str) -> np.ndarray:
-    """Rows of ``queries`` in ``words`` (shape (len(queries),)); KeyError naming the missing words."""
-    pos = {w: i for i, w in enumerate(words)}
-    missing = [q for q in queries if q not in pos]
-    if missing:
-        raise KeyError(f"{caller}: {missing} not in the vocabulary given ({len(words)} words)")
-    return np.array([pos[q] for q in queries])
-
-
-def word_reconstructions(vectors, words, queries, k: int = 10, reg: float = 1e-3, device=None):
-    """LLE weights (eq. 1) of a few query words over their k nearest words (euclidean, as the paper's KD-tree).
-
-    vectors: (n, d) vocabulary vectors, words: the n words, queries: words to explain (must be in ``words``).
-    Returns ``(table, errors)``: a long DataFrame (query, rank, neighbour, distance, weight) and a DataFrame
-    (query, relative error, error with uniform weights) for the reconstruction ``sum_j W_j x_j`` of each query.
-    """
-    from .lle import reconstruction_error
-
-    V = np.asarray(vectors, dtype=np.float64)
-    qi = _query_rows(words, queries, "word_reconstructions")
-    dist, idx = neighbours_of_rows(V, qi, k, device=device)
-    W = lle_weights(V[qi], idx, reg=reg, ref=V, device=device, dtype=torch.float64)
-    err = reconstruction_error(V[qi], idx, W, ref=V, device=device).cpu().numpy()
-    uni = reconstruction_error(V[qi], idx, np.full(idx.shape, 1.0 / k), ref=V, device=device).cpu().numpy()
-    norm2 = (V[qi] ** 2).sum(1)
-    words_arr = np.asarray(words, dtype=object)
-    table = pd.DataFrame({"query": np.repeat(np.asarray(queries, dtype=object), k),
-                          "rank": np.tile(np.arange(1, k + 1), len(queries)),
-                          "neighbour": words_arr[idx.ravel()], "distance": dist.ravel(),
-                          "weight": W.cpu().numpy().ravel()})
-    errors = pd.DataFrame({"query": list(queries), "relative error (LLE weights)": err / norm2,
-                           "relative error (uniform 1/k)": uni / norm2})
-    return table, errors
-
-
-def embedding_vs_sklearn(X, n_neighbors: int = 12, n_components: int = 2, reg: float = 1e-3,
-                         eigen_solver: str = "arpack", seed: int = 0):
-    """Our eq. 2 embedding (:func:`lpa_utils.lle.lle_embedding`) beside ``sklearn.manifold.LocallyLinearEmbedding``
-    (standard, the same ``eigen_solver``: "arpack" (sparse shift-invert, fast) or "dense") on the same points. Returns ``(ours, theirs, gap, knn_agreement)``: the two (n, c)
-    embeddings, the max abs difference after the best orthogonal alignment (Procrustes: the columns are unique
-    only up to sign), relative to the largest coordinate, and the fraction of 10-NN the two embeddings share."""
-    from scipy.linalg import orthogonal_procrustes
-    from sklearn.manifold import LocallyLinearEmbedding
-
-    from .lle import lle_embedding
-
-    X = np.asarray(X, dtype=np.float64)
-    ours = lle_embedding(X, n_neighbors, n_components, reg=reg, eigen_solver=eigen_solver, device="cpu",
-                         dtype=torch.float64).numpy()
-    theirs = LocallyLinearEmbedding(n_neighbors=n_neighbors, n_components=n_components, reg=reg, tol=1e-10,
-                                    eigen_solver=eigen_solver, random_state=seed).fit_transform(X)
-    R, _ = orthogonal_procrustes(ours, theirs)
-    gap = float(np.abs(ours @ R - theirs).max() / np.abs(theirs).max())
-    return ours, theirs, gap, knn_kept(ours, theirs, 10)
-
-
 # --------------------------------------------------------------------------- chapter 01: real words
 
 def word_neighbourhood_projection(vectors, words, queries, k: int = 8, device=None) -> pd.DataFrame:
@@ -512,7 +366,7 @@ def word_neighbourhood_projection(vectors, words, queries, k: int = 8, device=No
     from sklearn.decomposition import PCA
 
     V = np.asarray(vectors, dtype=np.float64)
-    qi = _query_rows(words, queries, "word_neighbourhood_projection")
+    qi = word_rows_strict(words, queries, "word_neighbourhood_projection")
     dist, idx = knn(V, k + 1, queries=V[qi], device=device)
     idx, dist = idx.cpu().numpy(), dist.cpu().numpy()
     pca = PCA(n_components=2, random_state=0).fit(V)
@@ -528,7 +382,6 @@ def neighbourhood_linearity(vectors, k: int = 10, n_sample: int = 2000, seed: in
     """How "manifold-like" a vocabulary is: for ``n_sample`` random words, the relative eq. 1 error of the LLE
     reconstruction from k neighbours, against the same from k random words (least squares with sum-to-one
     weights too). Returns dict with both means."""
-    from .lle import reconstruction_error
 
     V = np.asarray(vectors, dtype=np.float64)
     rng = np.random.default_rng(seed)

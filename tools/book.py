@@ -1,14 +1,14 @@
 """Execute the chapters with papermill and render the book with Jupyter Book 1.
 
-``python -m lpa_utils.book build [--profile full|smoke] [--only 03_word_alignment ...] [--no-render]``
+``python -m tools.book build [--profile full|smoke] [--only 03_word_alignment ...] [--no-render]``
     Executes every ``notebooks/NN_*.ipynb`` in order (fresh kernel each, ``profile`` parameter injected),
     into a staging copy of the book under ``_build/``, then renders it with Jupyter Book execution *off*, so the
     HTML always shows what the current code computed in this run (nothing stale, nothing re-executed).
     Full profile -> ``_build/html``; smoke profile -> ``_build/smoke/_build/html``.
-``python -m lpa_utils.book refresh-checked notebooks/NN_x.ipynb ...``
+``python -m tools.book refresh-checked notebooks/NN_x.ipynb ...``
     Runs the notebook in the smoke profile and stores in the *source* notebook only the outputs of the cells
     tagged ``nbval-check-output`` (what nbval compares); every other output is stripped.
-``python -m lpa_utils.book strip notebooks/NN_x.ipynb ...``
+``python -m tools.book strip notebooks/NN_x.ipynb ...``
     Strips outputs except those of ``nbval-check-output`` cells (what is committed).
 """
 from __future__ import annotations
@@ -22,7 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import REPO_ROOT, resolve_profile
+from lpa_utils.config import REPO_ROOT, data_dir, resolve_profile
+from lpa_utils.io import atomic_path
+from tools.pages import write_generated_pages
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 CHECK_TAG = "nbval-check-output"
@@ -103,8 +105,6 @@ def ensure_mathjax() -> Path:
     import tarfile
     import urllib.request
 
-    from .config import data_dir
-    from .io import atomic_path
 
     dest = data_dir() / "mathjax-3.2.2"
     if (dest / "tex-chtml-full.js").exists():
@@ -163,7 +163,6 @@ def _stage(src: Path) -> None:
 
 def render(src: Path, output_root: Path, profile: str = "full") -> Path:
     """Run ``jupyter-book build`` on the staged ``src`` (warnings are errors); returns the html folder."""
-    from .report import write_generated_pages
 
     write_generated_pages(src / "book" / "_generated", profile)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(output_root),
@@ -234,14 +233,14 @@ def build(profile: str | None = None, only: list[str] | None = None, render_html
         drop_widgets(executed_dir / nb.name)
         print(f"done in {_fmt(dt)} (elapsed {_fmt(time.perf_counter() - t_start)})", flush=True)
     if not only:
-        print("==> benchmark of lpa_utils against reference implementations (python -m lpa_utils.bench)", flush=True)
+        print("==> benchmark of lpa_utils against reference implementations (python -m tools.bench)", flush=True)
         t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", "lpa_utils.bench"] + (["--quick"] if profile == "smoke" else [])
+        cmd = [sys.executable, "-m", "tools.bench"] + (["--quick"] if profile == "smoke" else [])
         if subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "LPA_PROFILE": profile}).returncode != 0:
-            raise SystemExit("ERROR: the benchmark failed (python -m lpa_utils.bench); see the messages above")
-        cmd = [sys.executable, "-m", "lpa_utils.scaling"] + (["--quick"] if profile == "smoke" else [])
+            raise SystemExit("ERROR: the benchmark failed (python -m tools.bench); see the messages above")
+        cmd = [sys.executable, "-m", "tools.scaling"] + (["--quick"] if profile == "smoke" else [])
         if subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "LPA_PROFILE": profile}).returncode != 0:
-            raise SystemExit("ERROR: the scaling measurement failed (python -m lpa_utils.scaling)")
+            raise SystemExit("ERROR: the scaling measurement failed (python -m tools.scaling)")
         print(f"    benchmark and scaling done in {_fmt(time.perf_counter() - t0)}", flush=True)
     for nb in chapters():  # chapters not executed this time still need a page: copy the source
         if not (executed_dir / nb.name).exists():
@@ -300,7 +299,7 @@ def refresh_checked(nb_path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lpa_utils.book", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m tools.book", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="execute the chapters and render the HTML book")

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .align import (Normalize, Pipeline, SGDAligner, ShigetoRidge, artetxe2016, artetxe2018,
-                    smith2017)
-from .retrieval import evaluate_translation, translate, word_rows
+from lpa_utils.align import Normalize, Pipeline, SGDAligner, ShigetoRidge, artetxe2016, artetxe2018, smith2017
+from lpa_utils.data import DictionarySplit, load_dictionary, load_embeddings, make_split
+from lpa_utils.maths.retrieval import evaluate_translation, translate, word_rows
 
 # ------------------------------------------------------------------------------------------------- pairs
 
@@ -122,7 +122,6 @@ def load_pair(pair: str | PairConfig, *, src: str | None = None, tgt: str | None
             with P@1 near 0 for every method, useless for model selection).
         max_src, max_tgt: vocabulary sizes (most frequent words); retrieval searches the whole target vocabulary.
     """
-    from .data import load_dictionary, load_embeddings, make_split
 
     cfg = PAIRS[pair] if isinstance(pair, str) else pair
     cfg = PairConfig(cfg.pair, src or cfg.src, tgt or cfg.tgt, dictionary or cfg.dictionary, cfg.label,
@@ -165,7 +164,6 @@ def load_pair(pair: str | PairConfig, *, src: str | None = None, tgt: str | None
 def _split_with_test_file(d_train, d_test, se, te, n_train, n_val):
     """Dinu / VecMap protocol: the test file is the test set; train (first ``n_train`` in-vocabulary pairs of the
     training file, in file order) and the next ``n_val`` pairs of other source words."""
-    from .data import DictionarySplit
 
     def covered(df):
         ok = (se.lookup(df["src"]) >= 0) & (te.lookup(df["tgt"]) >= 0)
@@ -567,7 +565,7 @@ def lpl_gain_by_size(sweep: pd.DataFrame) -> pd.DataFrame:
 def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: pd.DataFrame | None = None,
                    abl: pd.DataFrame | None = None, neighbours: dict[str, pd.DataFrame] | None = None) -> None:
     """Write every Table 1a cell (ours: per-seed values; the paper's figure beside it), the fewer-pairs curves,
-    the ablations and the Table 2 neighbour lists into the chapter's :class:`lpa_utils.results.Results`."""
+    the ablations and the Table 2 neighbour lists into the chapter's :class:`lpa_utils.report.results.Results`."""
     for (pair, method), g in runs.groupby(["pair", "method"], sort=False):
         d = datas[pair]
         first = g.iloc[0]

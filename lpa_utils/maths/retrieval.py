@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import resolve_device
+from lpa_utils.checks import as_matrix, infer_device
 
 METHODS = ("nn", "csls", "isf")
 
@@ -41,33 +41,6 @@ _BLOCK_ELEMENTS = 1 << 22
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def _dev(device, *tensors) -> torch.device:
-    if device is not None:
-        return device if isinstance(device, torch.device) else resolve_device(device)
-    for t in tensors:
-        if isinstance(t, torch.Tensor):
-            return t.device
-    return torch.device("cpu")
-
-
-def _as_matrix(x, name: str, device: torch.device) -> torch.Tensor:
-    """NumPy / torch -> float32 (n, d) tensor on ``device``; clear errors for bad shapes and NaNs."""
-    if isinstance(x, torch.Tensor):
-        t = x.detach().to(device=device, dtype=torch.float32)
-    else:
-        arr = np.asarray(x)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-            raise TypeError(f"{name}: expected a numeric (n, d) array, got dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(device)
-    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {tuple(t.shape)}")
-    # one cheap reduction first (a NaN / inf anywhere makes the sum non-finite); rows are located only if needed
-    if not bool(torch.isfinite(t.sum(dtype=torch.float64))) and not bool(torch.isfinite(t).all()):
-        bad = int((~torch.isfinite(t)).any(dim=1).sum())
-        raise ValueError(f"{name} has {bad} rows with NaN or infinite values")
-    return t
-
-
 def unit_rows(X: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Rows scaled to unit Euclidean length (all-zero rows stay zero). X: (n, d) -> (n, d)."""
     return X / X.norm(dim=1, keepdim=True).clamp_min(eps)
@@ -87,9 +60,9 @@ def _check_method(method: str) -> None:
 
 
 def _prepare(Q, T, src_ref, device, normalise_targets: bool = True):
-    dev = _dev(device, Q, T)
-    Qn = unit_rows(_as_matrix(Q, "queries Q", dev))
-    Tn = _as_matrix(T, "targets T", dev)
+    dev = infer_device(device, Q, T)
+    Qn = unit_rows(as_matrix(Q, "queries Q", dev))
+    Tn = as_matrix(T, "targets T", dev)
     if normalise_targets:
         Tn = unit_rows(Tn)
     if Qn.shape[1] != Tn.shape[1]:
@@ -97,7 +70,7 @@ def _prepare(Q, T, src_ref, device, normalise_targets: bool = True):
                          "into the target space first (aligner.transform / transform_target)")
     Rn = None
     if src_ref is not None:
-        Rn = unit_rows(_as_matrix(src_ref, "src_ref", dev))
+        Rn = unit_rows(as_matrix(src_ref, "src_ref", dev))
         if Rn.shape[1] != Qn.shape[1]:
             raise ValueError(f"src_ref has dimension {Rn.shape[1]} but the queries have {Qn.shape[1]}")
     return dev, Qn, Tn, Rn
@@ -364,8 +337,8 @@ def evaluate_translation(mapped_src, tgt, src_words: Sequence[str], tgt_words: S
     out.update({kk: g[kk] for kk in ("n_pairs", "n_queries", "n_oov_pairs", "n_oov_words", "coverage")})
     if g["n_queries"] == 0:
         return out
-    dev = _dev(device, mapped_src, tgt)
-    S = _as_matrix(mapped_src, "mapped_src", dev)
+    dev = infer_device(device, mapped_src, tgt)
+    S = as_matrix(mapped_src, "mapped_src", dev)
     Q = S[torch.as_tensor(g["queries"], device=dev)]
     if isinstance(src_ref, str):
         if src_ref not in ("all", "queries"):

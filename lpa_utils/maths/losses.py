@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import torch
 
+from lpa_utils.checks import as_tensor
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
 def _t(x, like: torch.Tensor | None = None, name: str = "input") -> torch.Tensor:
     """Tensors pass through unchanged (autograd kept); arrays become tensors (float32, or ``like``'s float dtype
-    and device)."""
+    and device) through :func:`lpa_utils.checks.as_tensor`."""
     if isinstance(x, torch.Tensor):
         return x
-    try:
-        t = torch.as_tensor(x)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise TypeError(f"{name}: cannot convert {type(x).__name__} to a tensor ({err})") from None
-    if like is not None:
-        return t.to(device=like.device, dtype=like.dtype if t.is_floating_point() else t.dtype)
-    return t.to(torch.float32) if t.is_floating_point() else t
+    t = as_tensor(x, name=name, device=None if like is None else like.device, dtype=None)
+    if t.is_floating_point():
+        return t.to(like.dtype if like is not None else torch.float32)
+    return t
 
 
 def _reduce(per_sample: torch.Tensor, reduction: str, name: str) -> torch.Tensor:

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from . import __version__
-from .config import resolve_profile, results_dir
-from .io import write_json
+from lpa_utils import __version__
+from lpa_utils.config import resolve_profile, results_dir
+from lpa_utils.io import write_json
 
 
 @dataclass
@@ -197,3 +197,16 @@ def records_frame(doc: dict[str, Any]):
     import pandas as pd
 
     return pd.DataFrame(doc.get("records", []))
+
+
+def load_all(profile: str = "full", directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """All results documents of ``profile`` found in ``directory`` (default ``book/results``), by chapter."""
+    d = Path(directory) if directory is not None else results_dir()
+    suffix = ".json" if profile == "full" else f".{profile}.json"
+    docs = {}
+    for p in sorted(d.glob(f"*{suffix}")):
+        stem = p.name[: -len(suffix)]
+        if profile == "full" and "." in stem:
+            continue  # a <stem>.smoke.json seen from the full profile
+        docs[stem] = json.loads(p.read_text(encoding="utf-8"))
+    return docs

@@ -14,39 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import resolve_device
+from lpa_utils.checks import as_tensor, check_matrix, device_of
 
 METRICS = ("euclidean", "cosine")
 METHODS = ("brute", "kdtree")
-
-
-def _device(device) -> torch.device:
-    return device if isinstance(device, torch.device) else resolve_device(device)
-
-
-def as_tensor(x, *, device=None, dtype=torch.float32, name: str = "X") -> torch.Tensor:
-    """NumPy array / list / tensor -> torch tensor of ``dtype`` (``None``: keep) on ``device``.
-
-    A tensor keeps its device when ``device`` is None; anything else goes to ``resolve_device(device)``.
-    """
-    if isinstance(x, torch.Tensor):
-        t = x if device is None else x.to(_device(device))
-    else:
-        arr = np.asarray(x)
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr)).to(_device(device))
-    return t if dtype is None else t.to(dtype)
-
-
-def _check_matrix(X: torch.Tensor, name: str) -> None:
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n, d), got shape {tuple(X.shape)}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(X.shape)})")
-    if not torch.isfinite(X).all():
-        bad = int((~torch.isfinite(X)).any(dim=1).sum())
-        raise ValueError(f"{name} has {bad} rows with NaN or infinite values; clean or drop them first")
 
 
 def _normalise_rows(X: torch.Tensor, name: str) -> torch.Tensor:
@@ -129,17 +100,17 @@ def knn(X, k: int, metric: str = "euclidean", method: str = "brute", queries=Non
         raise ValueError(f"knn: metric must be one of {METRICS}, got {metric!r}")
     if method not in METHODS:
         raise ValueError(f"knn: method must be one of {METHODS}, got {method!r}")
-    dev = _device(device)
+    dev = device_of(device)
     Xt = as_tensor(X, device=dev, dtype=None, name="knn: X")
     if not Xt.is_floating_point():
         Xt = Xt.to(torch.float32)
-    _check_matrix(Xt, "knn: X")
+    check_matrix(Xt, "knn: X")
     self_query = queries is None
     if self_query:
         Qt = Xt
     else:
         Qt = as_tensor(queries, device=dev, dtype=Xt.dtype, name="knn: queries")
-        _check_matrix(Qt, "knn: queries")
+        check_matrix(Qt, "knn: queries")
         if Qt.shape[1] != Xt.shape[1]:
             raise ValueError(f"knn: queries have dimension {Qt.shape[1]} but X has {Xt.shape[1]}")
     excl = bool(exclude_self and self_query)
@@ -174,3 +145,34 @@ def knn(X, k: int, metric: str = "euclidean", method: str = "brute", queries=Non
     if metric == "cosine":
         d = 0.5 * d.to(torch.float64) ** 2          # ||a - b||^2 / 2 = 1 - cos for unit vectors
     return d.to(torch.float32), idx
+
+
+def knn_overlap(idx_a, idx_b) -> np.ndarray:
+    """Per row, the fraction of the neighbours in ``idx_a`` (n, k) that also appear in ``idx_b`` (n, k')."""
+    a = np.asarray(idx_a)
+    b = np.asarray(idx_b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"knn_overlap: idx_a {a.shape} and idx_b {b.shape} must be (n, k) with the same n")
+    hits = (a[:, :, None] == b[:, None, :]).any(-1)
+    return hits.mean(1)
+
+
+def knn_kept(X_high, Y_low, k: int = 10) -> float:
+    """Mean fraction of each point's k nearest neighbours in ``X_high`` (n, D) kept among its k nearest in
+    ``Y_low`` (n, d) (euclidean, self excluded)."""
+    _, ia = knn(X_high, k, device="cpu")
+    _, ib = knn(Y_low, k, device="cpu")
+    return float(knn_overlap(ia.numpy(), ib.numpy()).mean())
+
+
+def neighbours_of_rows(V, rows, k: int, device=None):
+    """k nearest rows of ``V`` (n, d) for the points ``V[rows]``, each point itself excluded (by index; where an
+    exact duplicate displaced it, the farthest candidate is dropped instead). Returns (dist, idx) (q, k) NumPy."""
+    V = np.asarray(V, dtype=np.float64)
+    rows = np.asarray(rows, dtype=np.int64)
+    d, i = knn(V, k + 1, queries=V[rows], device=device)
+    d, i = d.cpu().numpy(), i.cpu().numpy()
+    own = i == rows[:, None]
+    own[~own.any(1), -1] = True
+    keep = ~own
+    return d[keep].reshape(len(rows), k), i[keep].reshape(len(rows), k)

@@ -1,8 +1,8 @@
 """Open the rendered book in headless Chromium (Debian's ``chromium``, driven by Playwright) and check it.
 
-``python -m lpa_utils.browser ensure``  installs Debian's chromium if it is missing (needs root and apt-get;
+``python -m tools.browser ensure``  installs Debian's chromium if it is missing (needs root and apt-get;
 otherwise says what to do).
-``python -m lpa_utils.browser walk _build/html``  visits every page and prints a table of what it found.
+``python -m tools.browser walk _build/html``  visits every page and prints a table of what it found.
 
 For each page :func:`walk` records: console errors, failed requests (and HTTP status >= 400), images that did
 not load, math left as raw TeX (``\\[`` or ``\\(`` in a ``.math`` element after MathJax ran), whether the theme's

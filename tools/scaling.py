@@ -1,4 +1,4 @@
-"""How each cost grows with its size: ``python -m lpa_utils.scaling [--quick]``.
+"""How each cost grows with its size: ``python -m tools.scaling [--quick]``.
 
 Times the pieces the chapters spend their time in, at several sizes, on Gaussian data of the chapters'
 dimensions (the sizes, not the values, set these costs): neighbours against the vocabulary size, LLE weights
@@ -15,6 +15,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
+
+from lpa_utils.align import SGDAligner
+from lpa_utils.config import resolve_profile
+from lpa_utils.maths.lle import lle_weights
+from lpa_utils.maths.neighbors import knn
+from lpa_utils.maths.retrieval import translate
+from lpa_utils.report.plotting import set_style
+from lpa_utils.report.results import Results
 
 SIZES = {
     "full": {"vocab": [2_500, 5_000, 10_000, 20_000], "targets": [25_000, 50_000, 100_000, 200_000],
@@ -37,10 +45,6 @@ def run(profile: str = "full", seed: int = 0) -> pd.DataFrame:
     """Seconds per task and size (best of 2). Returns a long table: task, size, size_label, seconds."""
     from tqdm.auto import tqdm
 
-    from .align import SGDAligner
-    from .lle import lle_weights
-    from .neighbors import knn
-    from .retrieval import translate
 
     S = SIZES[profile]
     d = S["d"]
@@ -82,7 +86,6 @@ def plot(df: pd.DataFrame, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plotting import set_style
 
     set_style()
     tasks = list(dict.fromkeys(df["task"]))
@@ -100,10 +103,8 @@ def plot(df: pd.DataFrame, path) -> None:
 
 
 def main(argv=None) -> pd.DataFrame:
-    from .config import resolve_profile
-    from .results import Results
 
-    ap = argparse.ArgumentParser(prog="python -m lpa_utils.scaling", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.scaling", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes; writes scaling.smoke.json")
     args = ap.parse_args(argv)
     profile = "smoke" if args.quick else resolve_profile(None)

@@ -2,58 +2,31 @@
 
 The book's prose pages include these files (``book/_generated/*.inc``), so that every number on a page comes
 from the run that built it, never typed by hand. :func:`write_generated_pages` is called by
-``lpa_utils.book`` on the staged copy of the book before Jupyter Book renders it.
+``tools.book`` on the staged copy of the book before Jupyter Book renders it.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .config import REPO_ROOT, results_dir
+from lpa_utils.config import REPO_ROOT
+from lpa_utils.data import sources as S
+from lpa_utils.data.encoders import encode_log
+from lpa_utils.data.fetch import fetch_log, info_table
+from lpa_utils.report.claims import claims_markdown
+from lpa_utils.report.results import load_all
+from lpa_utils.report.tables import md_table
+from tools.bench import bench_markdown as bench_table
+from tools.scaling import plot as plot_scaling
 
 CHAPTERS = ("01_manifolds", "02_lle_weights", "03_word_alignment", "04_nli_regularisation",
             "05_adversarial_autoencoder")
 
 
-def load_all(profile: str = "full", directory: Path | None = None) -> dict[str, dict[str, Any]]:
-    """All results documents of ``profile`` found in ``directory`` (default ``book/results``), by chapter."""
-    d = Path(directory) if directory is not None else results_dir()
-    suffix = ".json" if profile == "full" else f".{profile}.json"
-    docs = {}
-    for p in sorted(d.glob(f"*{suffix}")):
-        stem = p.name[: -len(suffix)]
-        if profile == "full" and "." in stem:
-            continue  # a <stem>.smoke.json seen from the full profile
-        docs[stem] = json.loads(p.read_text(encoding="utf-8"))
-    return docs
-
-
-def md_table(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
-    """A Markdown (pipe) table of ``df`` (index dropped), numbers formatted with ``floatfmt``."""
-    if df.empty:
-        return "*(no rows)*\n"
-
-    def fmt(v: Any) -> str:
-        if v is None or (isinstance(v, float) and pd.isna(v)):
-            return ""
-        if isinstance(v, float):
-            return format(v, floatfmt)
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def datasets_markdown() -> str:
     """The table of datasets (name, kind, source, licence, chapters, rows/dims, status) from the data registry."""
-    from .data.fetch import info_table
 
     t = info_table().fillna("")
     return md_table(t[["name", "kind", "source", "licence", "chapters", "rows / dims", "status"]])
@@ -98,12 +71,11 @@ def records_markdown(profile: str) -> str:
 
 
 def bench_markdown(profile: str) -> str:
-    """The benchmark table (``book/results/bench[.smoke].json``, written by ``python -m lpa_utils.bench``)."""
+    """The benchmark table (``book/results/bench[.smoke].json``, written by ``python -m tools.bench``)."""
     if "bench" not in load_all(profile):
-        return "*No benchmark results in this build (run `python -m lpa_utils.bench`).*\n"
-    from .bench import bench_markdown as table
+        return "*No benchmark results in this build (run `python -m tools.bench`).*\n"
 
-    return table(profile)
+    return bench_table(profile)
 
 
 def _largest_encoding(log: list[dict], encoder: str | None = None, min_texts: int = 10_000) -> dict | None:
@@ -114,9 +86,6 @@ def _largest_encoding(log: list[dict], encoder: str | None = None, min_texts: in
 
 def data_cost_markdown() -> str:
     """First-fetch time and disk use of the data cache (from ``<cache>/fetch-log.json`` and the cache itself)."""
-    from .data import sources as S
-    from .data.encoders import encode_log
-    from .data.fetch import fetch_log
 
     log = fetch_log()
     disk = S.dir_size(S.data_dir()) / 1e6
@@ -153,11 +122,10 @@ def scaling_markdown(profile: str, out_dir: Path) -> str:
     """The scaling plot (written next to the generated pages) and its table."""
     docs = load_all(profile)
     if "scaling" not in docs:
-        return "*No scaling measurements in this build (run `python -m lpa_utils.scaling`).*\n"
-    from .scaling import plot
+        return "*No scaling measurements in this build (run `python -m tools.scaling`).*\n"
 
     df = pd.DataFrame(docs["scaling"]["tables"]["scaling"])
-    plot(df, out_dir / "scaling.png")
+    plot_scaling(df, out_dir / "scaling.png")
     wide = df.pivot_table(index=["task", "size label"], columns="size", values="seconds").reset_index()
     wide.columns = [str(c) for c in wide.columns]
     return ("```{figure} _generated/scaling.png\n:alt: seconds against size for each task\n\nSeconds (best of 2) "
@@ -200,7 +168,6 @@ def _duration(seconds: float) -> str:
 def expected_times_markdown(profile: str) -> str:
     """Expected CPU times of the main steps on the papers' own data, extrapolated from this build's scaling
     measurements and sentence-encoding rate (GPU times are not measured anywhere in this book)."""
-    from .data.encoders import encode_log
 
     docs = load_all(profile)
     rows = []
@@ -251,7 +218,6 @@ def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
         "profile.inc": f"This build ran the **{profile}** profile.\n",
     }
     try:
-        from .report_claims import claims_markdown  # the reproduction report (verdict per claim)
 
         pages["claims.inc"] = claims_markdown(load_all(profile))
     except ImportError:

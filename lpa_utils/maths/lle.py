@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .neighbors import _device, as_tensor, knn
+from lpa_utils.checks import as_tensor, device_of
+from lpa_utils.maths.neighbors import knn
 
 
 def _gather_neighbourhoods(X: torch.Tensor, idx: torch.Tensor, ref: torch.Tensor | None):
@@ -44,7 +45,7 @@ def local_gram(X, idx, ref=None, device=None, dtype=torch.float64) -> torch.Tens
 
     ``X``: (n, d); ``idx``: (n, k) rows of ``ref`` (m, d), or of ``X`` when ``ref`` is None.
     """
-    dev = _device(device)
+    dev = device_of(device)
     Xt = as_tensor(X, device=dev, dtype=dtype, name="lle: X")
     it = as_tensor(idx, device=dev, dtype=torch.int64, name="lle: idx")
     Rt = None if ref is None else as_tensor(ref, device=dev, dtype=dtype, name="lle: ref")
@@ -78,7 +79,7 @@ def lle_weights(X, idx, reg: float = 1e-3, ref=None, device=None, dtype=torch.fl
         W: (n, k) torch tensor, ``W[i] = argmin_w ||x_i - sum_a w_a r_{idx[i,a]}||^2 + R_i ||w||^2`` s.t.
         ``sum_a w_a = 1``; equal to ``sklearn.manifold._locally_linear.barycenter_weights``.
     """
-    dev = _device(device)
+    dev = device_of(device)
     Xt = as_tensor(X, device=dev, dtype=torch.float64, name="lle_weights: X")
     it = as_tensor(idx, device=dev, dtype=torch.int64, name="lle_weights: idx")
     Rt = None if ref is None else as_tensor(ref, device=dev, dtype=torch.float64, name="lle_weights: ref")
@@ -96,7 +97,7 @@ def lle_weights(X, idx, reg: float = 1e-3, ref=None, device=None, dtype=torch.fl
 
 def reconstruction_error(X, idx, W, ref=None, device=None) -> torch.Tensor:
     """Per-point eq. 1 / eq. 6 loss ``||x_i - sum_a W_ia r_{idx[i,a]}||^2``: (n,) float64 tensor."""
-    dev = _device(device)
+    dev = device_of(device)
     Xt = as_tensor(X, device=dev, dtype=torch.float64, name="reconstruction_error: X")
     it = as_tensor(idx, device=dev, dtype=torch.int64, name="reconstruction_error: idx")
     Wt = as_tensor(W, device=dev, dtype=torch.float64, name="reconstruction_error: W")
@@ -137,7 +138,7 @@ def learn_lle_weights(X, idx, steps: int = 300, lr: float = 1.0, ref=None, seed:
         raise ValueError(f"learn_lle_weights: steps must be >= 0, got {steps}")
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"learn_lle_weights: momentum must be in [0, 1), got {momentum}")
-    dev = _device(device)
+    dev = device_of(device)
     G = local_gram(X, idx, ref=ref, device=dev)                     # (n, k, k) float64
     n, k, _ = G.shape
     A = _regularise(G, reg)
@@ -201,7 +202,7 @@ def lle_embedding(X, n_neighbors: int, n_components: int, reg: float = 1e-3, met
     import scipy.sparse
     import scipy.sparse.linalg
 
-    dev = _device(device)
+    dev = device_of(device)
     Xt = as_tensor(X, device=dev, dtype=torch.float64, name="lle_embedding: X")
     n = Xt.shape[0]
     if not 1 <= n_components < n:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from lpa_utils.report.tables import md_table
+
 #: (paper, artefact, what the paper reports, chapter that measures it)
 ARTEFACTS: list[tuple[str, str, str, str]] = [
     ("LPL", "Fig. 1", "with few pairs, MSE scatters a point's neighbours; MSE + LPL keeps the neighbourhood",
@@ -76,7 +78,6 @@ def _verdict_summary(df: pd.DataFrame) -> str:
 
 def claims_markdown(docs: dict[str, dict[str, Any]]) -> str:
     """Markdown of the report from the loaded results documents (``lpa_utils.report.load_all``)."""
-    from .report import md_table
 
     overview = []
     for paper, artefact, says, chapter in ARTEFACTS:

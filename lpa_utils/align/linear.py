@@ -8,7 +8,7 @@ Every aligner has one scikit-learn-like interface::
 
 ``pairs`` holds integer rows ``(source row of X, target row of Y)`` of the training dictionary (a source word
 with several translations appears several times). Retrieval compares ``transform(X)`` with
-``transform_target(Y)`` (:mod:`lpa_utils.retrieval`). Source and target dimensions may differ (50 -> 300).
+``transform_target(Y)`` (:mod:`lpa_utils.maths.retrieval`). Source and target dimensions may differ (50 -> 300).
 
 Aligners:
 
@@ -20,7 +20,7 @@ Aligners:
   (``transform(X) = X``, ``transform_target(Y) = Y B``), which reduces hubness.
 - :class:`SGDAligner` ``loss="mse"`` (eq. 4 by gradient descent) or ``loss="lpa"`` (eq. 7: MSE + beta * LPL (eq. 5)
   + ortho * L_ortho) in the paper's two phases: phase 1 learns the LLE weights of the training source words over
-  their k nearest neighbours in the source vocabulary (eq. 6, :mod:`lpa_utils.lle`), phase 2 minimises eq. 7 with
+  their k nearest neighbours in the source vocabulary (eq. 6, :mod:`lpa_utils.maths.lle`), phase 2 minimises eq. 7 with
   those weights frozen; early stopping on the validation pairs.
 
 The Artetxe et al. (2018) framework (Table 1b of the LPL paper) as composable steps of a :class:`Pipeline`:
@@ -34,55 +34,13 @@ ReWeight(tgt=1), DeWhiten("src", "tgt"), DimReduce(n)])``; see :func:`artetxe201
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
-import numpy as np
 import torch
 
-from .config import resolve_device
+from lpa_utils.checks import as_matrix, as_pairs, device_of
 
 # ------------------------------------------------------------------------------------------------ inputs
-
-
-def _device(device) -> torch.device:
-    return device if isinstance(device, torch.device) else resolve_device(device)
-
-
-def _matrix(x, name: str, device: torch.device, dtype=torch.float32) -> torch.Tensor:
-    """NumPy / torch (n, d) -> tensor of ``dtype`` on ``device``, with clear errors."""
-    if isinstance(x, torch.Tensor):
-        t = x.detach().to(device=device, dtype=dtype)
-    else:
-        arr = np.asarray(x)
-        if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-            raise TypeError(f"{name}: expected a numeric (n, d) array, got dtype {arr.dtype}")
-        t = torch.from_numpy(np.ascontiguousarray(arr)).to(device=device, dtype=dtype)
-    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {tuple(t.shape)}")
-    return t
-
-
-def _pairs(pairs, n_src: int, n_tgt: int, name: str, device: torch.device) -> torch.Tensor:
-    """(p, 2) integer rows (src, tgt) -> int64 tensor; checks shape and ranges."""
-    if pairs is None:
-        raise ValueError(f"{name}: pairs are required ((p, 2) integer rows (source row, target row))")
-    if hasattr(pairs, "to_numpy"):          # a DataFrame of rows
-        pairs = pairs.to_numpy()
-    t = torch.as_tensor(np.asarray(pairs) if not isinstance(pairs, torch.Tensor) else pairs)
-    if t.ndim != 2 or t.shape[1] != 2 or t.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty (p, 2) array of (source row, target row), got shape "
-                         f"{tuple(t.shape)}")
-    if t.is_floating_point():
-        raise TypeError(f"{name} must hold integer rows, got dtype {t.dtype}")
-    t = t.to(device=device, dtype=torch.int64)
-    if int(t[:, 0].min()) < 0 or int(t[:, 0].max()) >= n_src:
-        raise ValueError(f"{name}: source rows must lie in [0, {n_src}), got [{int(t[:, 0].min())}, "
-                         f"{int(t[:, 0].max())}] (words missing from the vocabulary must be dropped first)")
-    if int(t[:, 1].min()) < 0 or int(t[:, 1].max()) >= n_tgt:
-        raise ValueError(f"{name}: target rows must lie in [0, {n_tgt}), got [{int(t[:, 1].min())}, "
-                         f"{int(t[:, 1].max())}]")
-    return t
 
 
 class Aligner:
@@ -95,11 +53,11 @@ class Aligner:
     device = None
 
     def _setup(self, X, Y, pairs, name: str):
-        dev = _device(self.device)
+        dev = device_of(self.device)
         self.device_ = dev
-        Xt = _matrix(X, f"{name}.fit: X", dev)
-        Yt = _matrix(Y, f"{name}.fit: Y", dev)
-        P = _pairs(pairs, Xt.shape[0], Yt.shape[0], f"{name}.fit: pairs", dev)
+        Xt = as_matrix(X, f"{name}.fit: X", dev)
+        Yt = as_matrix(Y, f"{name}.fit: Y", dev)
+        P = as_pairs(pairs, Xt.shape[0], Yt.shape[0], f"{name}.fit: pairs", dev)
         self.dim_in_, self.dim_target_ = Xt.shape[1], Yt.shape[1]
         return Xt, Yt, P
 
@@ -116,7 +74,7 @@ class Aligner:
     def transform_target(self, Y) -> torch.Tensor:
         """Target vectors in the shared space: the identity for aligners that map the source side only."""
         self._check_fitted()
-        return _matrix(Y, f"{type(self).__name__}.transform_target: Y", self.device_)
+        return as_matrix(Y, f"{type(self).__name__}.transform_target: Y", self.device_)
 
     def fit_transform(self, X, Y, pairs, val_pairs=None, context=None):
         """``fit`` then ``(transform(X), transform_target(Y))``."""
@@ -134,7 +92,7 @@ class _LinearSource(Aligner):
     def transform(self, X) -> torch.Tensor:
         """X: (n, ds) -> X W: (n, dt)."""
         self._check_fitted()
-        Xt = _matrix(X, f"{type(self).__name__}.transform: X", self.device_)
+        Xt = as_matrix(X, f"{type(self).__name__}.transform: X", self.device_)
         if Xt.shape[1] != self.W_.shape[0]:
             raise ValueError(f"{type(self).__name__}.transform: X has dimension {Xt.shape[1]}, the map expects "
                              f"{self.W_.shape[0]}")
@@ -226,7 +184,7 @@ class ShigetoRidge(Aligner):
 
     def transform(self, X) -> torch.Tensor:
         self._check_fitted()
-        Xt = _matrix(X, "ShigetoRidge.transform: X", self.device_)
+        Xt = as_matrix(X, "ShigetoRidge.transform: X", self.device_)
         if Xt.shape[1] != self.B_.shape[1]:
             raise ValueError(f"ShigetoRidge.transform: X has dimension {Xt.shape[1]}, expected {self.B_.shape[1]}")
         return Xt
@@ -277,21 +235,21 @@ class Normalize(Aligner):
         return means
 
     def fit(self, X, Y, pairs=None, val_pairs=None, context=None):
-        dev = _device(self.device)
+        dev = device_of(self.device)
         self.device_ = dev
-        Xt = _matrix(X, "Normalize.fit: X", dev)
-        Yt = _matrix(Y, "Normalize.fit: Y", dev)
+        Xt = as_matrix(X, "Normalize.fit: X", dev)
+        Yt = as_matrix(Y, "Normalize.fit: Y", dev)
         self.src_means_ = self._fit_means(Xt, self.ops)
         self.tgt_means_ = self._fit_means(Yt, self.ops)
         return self
 
     def transform(self, X) -> torch.Tensor:
         self._check_fitted()
-        return self._apply(_matrix(X, "Normalize.transform: X", self.device_), self.ops, self.src_means_)
+        return self._apply(as_matrix(X, "Normalize.transform: X", self.device_), self.ops, self.src_means_)
 
     def transform_target(self, Y) -> torch.Tensor:
         self._check_fitted()
-        return self._apply(_matrix(Y, "Normalize.transform_target: Y", self.device_), self.ops, self.tgt_means_)
+        return self._apply(as_matrix(Y, "Normalize.transform_target: Y", self.device_), self.ops, self.tgt_means_)
 
 
 def _inv_sqrt_and_sqrt(A: torch.Tensor, eps: float, name: str):
@@ -334,11 +292,11 @@ class Whiten(Aligner):
 
     def transform(self, X) -> torch.Tensor:
         self._check_fitted()
-        return _matrix(X, "Whiten.transform: X", self.device_) @ self.Wx_
+        return as_matrix(X, "Whiten.transform: X", self.device_) @ self.Wx_
 
     def transform_target(self, Y) -> torch.Tensor:
         self._check_fitted()
-        return _matrix(Y, "Whiten.transform_target: Y", self.device_) @ self.Wz_
+        return as_matrix(Y, "Whiten.transform_target: Y", self.device_) @ self.Wz_
 
 
 def _need_common(context, name: str):
@@ -359,18 +317,18 @@ class ReWeight(Aligner):
 
     def fit(self, X, Y, pairs=None, val_pairs=None, context=None):
         orth = _need_common(context, "ReWeight")
-        self.device_ = _device(self.device)
+        self.device_ = device_of(self.device)
         s = orth["s"].to(self.device_).clamp_min(0)
         self.src_scale_, self.tgt_scale_ = s ** self.src, s ** self.tgt
         return self
 
     def transform(self, X) -> torch.Tensor:
         self._check_fitted()
-        return _matrix(X, "ReWeight.transform: X", self.device_) * self.src_scale_
+        return as_matrix(X, "ReWeight.transform: X", self.device_) * self.src_scale_
 
     def transform_target(self, Y) -> torch.Tensor:
         self._check_fitted()
-        return _matrix(Y, "ReWeight.transform_target: Y", self.device_) * self.tgt_scale_
+        return as_matrix(Y, "ReWeight.transform_target: Y", self.device_) * self.tgt_scale_
 
 
 class DeWhiten(Aligner):
@@ -390,7 +348,7 @@ class DeWhiten(Aligner):
         wh = (context or {}).get("whiten")
         if wh is None:
             raise ValueError("DeWhiten undoes S1: put Whiten() before Procrustes(space='common') in the Pipeline")
-        self.device_ = _device(self.device)
+        self.device_ = device_of(self.device)
         U, V = orth["U"].to(self.device_), orth["V"].to(self.device_)
         mats = {"src": U.T @ wh["Wx_inv"].to(self.device_) @ U, "tgt": V.T @ wh["Wz_inv"].to(self.device_) @ V}
         self.src_mat_ = mats.get(self.src)
@@ -399,12 +357,12 @@ class DeWhiten(Aligner):
 
     def transform(self, X) -> torch.Tensor:
         self._check_fitted()
-        Xt = _matrix(X, "DeWhiten.transform: X", self.device_)
+        Xt = as_matrix(X, "DeWhiten.transform: X", self.device_)
         return Xt if self.src_mat_ is None else Xt @ self.src_mat_
 
     def transform_target(self, Y) -> torch.Tensor:
         self._check_fitted()
-        Yt = _matrix(Y, "DeWhiten.transform_target: Y", self.device_)
+        Yt = as_matrix(Y, "DeWhiten.transform_target: Y", self.device_)
         return Yt if self.tgt_mat_ is None else Yt @ self.tgt_mat_
 
 
@@ -420,7 +378,7 @@ class DimReduce(Aligner):
 
     def fit(self, X, Y, pairs=None, val_pairs=None, context=None):
         orth = _need_common(context, "DimReduce")
-        self.device_ = _device(self.device)
+        self.device_ = device_of(self.device)
         r = int(orth["s"].shape[0])
         n = self.n_components
         if n is None:
@@ -438,11 +396,11 @@ class DimReduce(Aligner):
 
     def transform(self, X) -> torch.Tensor:
         self._check_fitted()
-        return _matrix(X, "DimReduce.transform: X", self.device_)[:, : self.keep_]
+        return as_matrix(X, "DimReduce.transform: X", self.device_)[:, : self.keep_]
 
     def transform_target(self, Y) -> torch.Tensor:
         self._check_fitted()
-        return _matrix(Y, "DimReduce.transform_target: Y", self.device_)[:, : self.keep_]
+        return as_matrix(Y, "DimReduce.transform_target: Y", self.device_)[:, : self.keep_]
 
 
 class Pipeline(Aligner):
@@ -460,9 +418,9 @@ class Pipeline(Aligner):
 
     def fit(self, X, Y, pairs, val_pairs=None, context=None):
         ctx = {} if context is None else context
-        dev = _device(getattr(self.steps[0], "device", None))
-        Xc = _matrix(X, "Pipeline.fit: X", dev)
-        Yc = _matrix(Y, "Pipeline.fit: Y", dev)
+        dev = device_of(getattr(self.steps[0], "device", None))
+        Xc = as_matrix(X, "Pipeline.fit: X", dev)
+        Yc = as_matrix(Y, "Pipeline.fit: Y", dev)
         for step in self.steps:
             step.fit(Xc, Yc, pairs, val_pairs=val_pairs, context=ctx)
             Xc, Yc = step.transform(Xc), step.transform_target(Yc)
@@ -511,189 +469,3 @@ def artetxe2018(n_components=None, src_reweight: float = 0.0, tgt_reweight: floa
                      ReWeight(src_reweight, tgt_reweight, device=device), DeWhiten("src", "tgt", device=device),
                      DimReduce(n_components, device=device)], name="Artetxe 2018")
 
-
-# ------------------------------------------------------------------------------------------- SGD aligners
-def lle_neighbourhoods(X: torch.Tensor, rows: torch.Tensor, k: int, n_ref: int | None = None,
-                       method: str = "brute", reg: float = 1e-3, weights: str = "closed", lle_steps: int = 300,
-                       seed: int = 0):
-    """Phase 1 of LPA: neighbours (eq. 5's N_k) and LLE weights (eq. 6) of the source words ``rows``.
-
-    The neighbours of ``X[rows]`` are searched among the first ``n_ref`` rows of ``X`` (the source vocabulary, most
-    frequent first; all rows if None) with :func:`lpa_utils.neighbors.knn` (euclidean; the word itself excluded by
-    index), and the weights come from :func:`lpa_utils.lle.lle_weights` (closed form) or
-    :func:`lpa_utils.lle.learn_lle_weights` (gradient descent, ``weights="learned"``).
-
-    Returns ``(idx (r, k) int64 rows of X, W (r, k) float32 with rows summing to one)``.
-    """
-    from .lle import learn_lle_weights, lle_weights
-    from .neighbors import knn
-
-    R = X if n_ref is None else X[: int(n_ref)]
-    if k + 1 > R.shape[0]:
-        raise ValueError(f"LPA: k={k} neighbours need more than {k + 1} reference words, got {R.shape[0]}")
-    Q = X[rows]
-    _, idx = knn(R, k + 1, metric="euclidean", method=method, queries=Q, device=X.device)
-    own = idx == rows[:, None]
-    own[~own.any(1), -1] = True               # the word itself is not among them (outside n_ref): drop the last
-    idx = idx[~own].reshape(len(rows), k)
-    if weights == "closed":
-        W = lle_weights(Q, idx, reg=reg, ref=R, device=X.device)
-    elif weights == "learned":
-        W, _ = learn_lle_weights(Q, idx, steps=lle_steps, ref=R, seed=seed, reg=reg, device=X.device)
-    else:
-        raise ValueError(f"LPA: weights must be 'closed' or 'learned', got {weights!r}")
-    return idx, W.to(torch.float32)
-
-
-class SGDAligner(_LinearSource):
-    """A linear map ``f(x) = x W`` (W: (ds, dt)) trained by gradient descent on eq. 4 (MSE) or eq. 7 (LPA).
-
-    ``loss="mse"``: ``L = L_mse + ortho * L_ortho``.
-    ``loss="lpa"``: ``L = L_mse + beta * L_lpl + ortho * L_ortho`` (eq. 7), in the paper's two phases:
-    phase 1 (:func:`lle_neighbourhoods`) fixes, for every distinct source word of the training pairs, its ``k``
-    nearest source-vocabulary neighbours and LLE weights (eq. 6); phase 2 minimises eq. 7 with them frozen. Because
-    f is linear, ``sum_j W_ij f(x_j) = f(sum_j W_ij x_j)``, so LPL (eq. 5) is evaluated on the precomputed
-    reconstructions ``x~_i = sum_j W_ij x_j`` — exactly eq. 5, k times cheaper (``lpl_exact=True`` evaluates the
-    (p, k, dt) form of :func:`lpa_utils.losses.lpl_loss` literally; the tests check both agree).
-
-    Training: Adam on mini-batches of pairs, shuffled with ``seed``. W starts at zero (``init="zeros"``: the first
-    MSE gradient is then the cross-covariance ``X_d^T Y_d``, the direction of the Procrustes solution), at a random
-    (semi-)orthogonal matrix drawn with ``seed`` (``init="orthogonal"``; with L_ortho, a start on the wrong side of
-    det W = 0 has to cross the barrier of L_ortho), or at such a matrix scaled by 0.01 (``init="small"``; L_ortho
-    then inflates the random start). On a planted rotation only the zero start recovers the map for every seed,
-    so it is the default; the seed then sets the order of the mini-batches. Every ``val_every`` epochs the validation pairs (if given) are scored
-    by P@1 (nearest neighbour by cosine over all rows of Y, any gold translation counts); the weights of the best epoch (highest P@1, ties to the
-    lower validation MSE) are kept, and training stops after ``patience`` epochs without improvement. Without
-    validation pairs the last epoch is kept. ``history_`` holds one dict per epoch.
-
-    Args:
-        loss: ``"mse"`` or ``"lpa"``.  k: LPL neighbourhood size.  beta: weight of LPL.  ortho: weight of L_ortho.
-        epochs: maximum epochs.  lr: Adam learning rate.  batch_size: pairs per step (None: all).
-        patience: early-stopping patience in epochs (None: never stop early).
-        val_every: score the validation pairs every this many epochs (and at the last epoch).
-        init: ``"zeros"`` (default), ``"small"`` or ``"orthogonal"`` starting W (see above).
-        n_ref: neighbours are searched among the first ``n_ref`` source rows (None: all of X).
-        knn_method: ``"brute"`` or ``"kdtree"`` (the paper's KD-tree; same neighbours).
-        lle: ``"closed"`` or ``"learned"`` phase-1 weights; lle_reg: their regulariser.
-        seed: initial W and the order of mini-batches.  device: None = CUDA if available.
-    """
-
-    def __init__(self, loss: str = "mse", k: int = 10, beta: float = 1.0, ortho: float = 0.0, epochs: int = 100,
-                 lr: float = 1e-2, batch_size: int | None = 256, patience: int | None = 20, n_ref: int | None = None,
-                 knn_method: str = "brute", lle: str = "closed", lle_reg: float = 1e-3, lpl_exact: bool = False,
-                 seed: int = 0, device=None, progress: bool = False, val_every: int = 1, init: str = "zeros"):
-        if loss not in ("mse", "lpa"):
-            raise ValueError(f"SGDAligner: loss must be 'mse' or 'lpa', got {loss!r}")
-        if loss == "lpa" and int(k) < 1:
-            raise ValueError(f"SGDAligner: LPA needs k >= 1 neighbours, got {k}")
-        if epochs < 1 or lr <= 0:
-            raise ValueError(f"SGDAligner: need epochs >= 1 and lr > 0, got epochs={epochs}, lr={lr}")
-        self.loss, self.k, self.beta, self.ortho = loss, int(k), float(beta), float(ortho)
-        self.epochs, self.lr, self.batch_size, self.patience = int(epochs), float(lr), batch_size, patience
-        self.n_ref, self.knn_method, self.lle, self.lle_reg = n_ref, knn_method, lle, float(lle_reg)
-        self.lpl_exact, self.seed, self.device, self.progress = bool(lpl_exact), int(seed), device, progress
-        if int(val_every) < 1:
-            raise ValueError(f"SGDAligner: val_every must be >= 1, got {val_every}")
-        self.val_every = int(val_every)
-        if init not in ("zeros", "orthogonal", "small"):
-            raise ValueError(f"SGDAligner: init must be 'zeros', 'orthogonal' or 'small', got {init!r}")
-        self.init = init
-
-    # ------------------------------------------------------------------------------------------------ fit
-    def fit(self, X, Y, pairs, val_pairs=None, context=None):
-        from .losses import lpa_loss, mse_loss
-
-        Xt, Yt, P = self._setup(X, Y, pairs, "SGDAligner")
-        dev = self.device_
-        ds, dt = Xt.shape[1], Yt.shape[1]
-        g = torch.Generator(device="cpu").manual_seed(self.seed)
-
-        # phase 1: neighbourhoods and LLE weights of the distinct training source words (frozen afterwards)
-        use_lpl = self.loss == "lpa" and self.beta != 0
-        if use_lpl:
-            rows, inverse = torch.unique(P[:, 0], return_inverse=True)
-            idx, Wl = lle_neighbourhoods(Xt, rows, self.k, self.n_ref, self.knn_method, self.lle_reg, self.lle,
-                                         seed=self.seed)
-            self.lle_rows_, self.neighbors_, self.lle_weights_ = rows, idx, Wl
-            pair_lle = inverse                                               # (p,) row of each pair in rows
-            Xrec = torch.einsum("rk,rkd->rd", Wl, Xt[idx])                   # (r, ds) reconstructions x~
-        Xs, Yp = Xt[P[:, 0]], Yt[P[:, 1]]
-
-        # validation: distinct source words and their gold targets
-        val = None
-        if val_pairs is not None:
-            V = _pairs(val_pairs, Xt.shape[0], Yt.shape[0], "SGDAligner.fit: val_pairs", dev)
-            vq, vpos = torch.unique(V[:, 0], return_inverse=True)
-            val = (Xt[vq], vpos.cpu().numpy(), V[:, 1].cpu().numpy(), Xt[V[:, 0]], Yt[V[:, 1]])
-            Yn = Yt / Yt.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-        # phase 2: eq. 4 / eq. 7 by Adam, W frozen
-        W0 = torch.zeros(dt, ds)                                             # (dt, ds) as a linear layer's weight
-        if self.init in ("orthogonal", "small"):
-            torch.nn.init.orthogonal_(W0, generator=g)
-            if self.init == "small":
-                W0 *= 0.01
-        weight = torch.nn.Parameter(W0.to(dev))
-        opt = torch.optim.Adam([weight], lr=self.lr)
-        p = P.shape[0]
-        bs = p if self.batch_size is None else max(1, min(int(self.batch_size), p))
-        best = (-math.inf, -math.inf)
-        best_w, best_epoch, bad = weight.detach().clone(), 0, 0
-        history = []
-        epochs = range(1, self.epochs + 1)
-        if self.progress:
-            from tqdm.auto import tqdm
-            epochs = tqdm(epochs, desc=f"SGD ({self.loss})", leave=False)
-        for epoch in epochs:
-            order = torch.randperm(p, generator=g).to(dev)
-            tot = {"loss": 0.0, "mse": 0.0, "lpl": 0.0, "ortho": 0.0}
-            for s in range(0, p, bs):
-                b = order[s:s + bs]
-                mapped = Xs[b] @ weight.T
-                nb, Wb = None, None
-                if use_lpl:
-                    if self.lpl_exact:
-                        nb = Xt[self.neighbors_[pair_lle[b]]] @ weight.T                 # (b, k, dt)
-                        Wb = Wl[pair_lle[b]]
-                    else:
-                        nb = (Xrec[pair_lle[b]] @ weight.T)[:, None, :]                  # (b, 1, dt) = f(x~)
-                        Wb = torch.ones(len(b), 1, device=dev)
-                total, parts = lpa_loss(mapped, Yp[b], nb, Wb, beta=self.beta if use_lpl else 0.0,
-                                        weight=weight if self.ortho else None, ortho=self.ortho,
-                                        return_parts=True)
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                opt.step()
-                frac = len(b) / p
-                tot["loss"] += parts["total"] * frac
-                tot["mse"] += parts["mse"] * frac
-                tot["lpl"] += parts["lpl"] * frac
-                tot["ortho"] += parts["ortho"] * frac
-            rec = {"epoch": epoch, **tot}
-            if val is not None and (epoch % self.val_every == 0 or epoch == self.epochs):
-                with torch.no_grad():
-                    rec["val_p@1"], rec["val_mse"] = self._val_score(weight.detach(), val, Yn, mse_loss)
-                key = (rec["val_p@1"], -rec["val_mse"])
-                if key > best:
-                    best, best_w, best_epoch, bad = key, weight.detach().clone(), epoch, 0
-                else:
-                    bad += self.val_every
-            history.append(rec)
-            if val is not None and self.patience is not None and bad >= self.patience:
-                break
-        if val is None:
-            best_w, best_epoch = weight.detach().clone(), len(history)
-        self.W_ = best_w.T.contiguous()                                      # (ds, dt)
-        self.best_epoch_ = best_epoch
-        self.history_ = history
-        return self
-
-    @staticmethod
-    def _val_score(weight, val, Yn, mse_loss):
-        """Validation P@1 (NN by cosine over all target rows, any gold target counts) and MSE (eq. 4)."""
-        from .retrieval import hits_at, unit_rows
-
-        Xq, vpos, vtgt, Xv, Yv = val
-        top = (unit_rows(Xq @ weight.T) @ Yn.T).argmax(1, keepdim=True)          # (q, 1)
-        p1 = float(hits_at(top, vpos, vtgt)[:, 0].mean())
-        return p1, float(mse_loss(Xv @ weight.T, Yv))

@@ -1,6 +1,6 @@
 """Benchmark: timings of lpa_utils at realistic sizes, each as a ratio against a reference in the same process.
 
-``python -m lpa_utils.bench`` (``make bench``) prints a pandas table and writes ``book/results/bench.json``
+``python -m tools.bench`` (``make bench``) prints a pandas table and writes ``book/results/bench.json``
 (``--quick``: tiny sizes, seconds, written to ``bench.smoke.json``). Rows (issue 4, "Benchmark"):
 
 - neighbours, 20,000 x 300, k = 10: ``knn(method="brute")`` against scikit-learn's ``KDTree`` (what the paper
@@ -32,6 +32,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lpa_utils.align import SGDAligner, lle_neighbourhoods
+from lpa_utils.data import DATASETS, load_embeddings
+from lpa_utils.maths.lle import lle_weights
+from lpa_utils.maths.neighbors import knn
+from lpa_utils.maths.retrieval import _block_rows, translate, unit_rows
+from lpa_utils.report.results import Results, load
+from lpa_utils.report.tables import md_table
+
 SIZES = {
     "full": dict(n=20_000, d=300, k=10, kdtree_queries=2_000, q=1_500, m=200_000, pairs=3_000),
     "smoke": dict(n=2_000, d=64, k=10, kdtree_queries=500, q=150, m=20_000, pairs=300),
@@ -52,7 +60,6 @@ def _vectors(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, str]:
     """The first ``n`` floret-fi vectors (``d`` = 300) if cached, else seeded Gaussian data. -> (array, label)."""
     if d == 300:
         try:
-            from .data import DATASETS, load_embeddings
 
             ds = DATASETS.get("floret-fi-300d")
             if ds is not None and getattr(ds, "is_cached", lambda: True)():
@@ -70,10 +77,6 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
     from sklearn.manifold._locally_linear import barycenter_weights
     from sklearn.neighbors import KDTree, NearestNeighbors
 
-    from .align import SGDAligner
-    from .lle import lle_weights
-    from .neighbors import knn
-    from .retrieval import _block_rows, translate, unit_rows
 
     S = SIZES[profile]
     n, d, k = S["n"], S["d"], S["k"]
@@ -156,7 +159,6 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
             note=f"the same comparison on one thread (the rows above use {threads})")
 
     # ---- LPA on 3,000 pairs: phase 1 against scikit-learn, one phase-2 epoch against MSE and the literal eq. 5
-    from .align import lle_neighbourhoods
 
     p = S["pairs"]
     Y, _ = _vectors(n, d, seed=2)
@@ -193,7 +195,7 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
 
 
 def main(argv=None) -> pd.DataFrame:
-    ap = argparse.ArgumentParser(prog="python -m lpa_utils.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds); writes bench.smoke.json")
     ap.add_argument("--repeat", type=int, default=None, help="best of N runs per timing (default 1, quick 3)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, usually the cores)")
@@ -203,7 +205,6 @@ def main(argv=None) -> pd.DataFrame:
         torch.set_num_threads(args.threads)
     profile = "smoke" if args.quick else "full"
     repeat = args.repeat or (3 if args.quick else 1)
-    from .results import Results
 
     info = {"threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
             "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
@@ -229,8 +230,6 @@ def main(argv=None) -> pd.DataFrame:
 
 def bench_markdown(profile: str = "full") -> str:
     """The saved benchmark as a Markdown table (for the book's performance page)."""
-    from .report import md_table
-    from .results import load
 
     doc = load("bench", profile)
     df = pd.DataFrame(doc["tables"]["bench"]).reset_index(drop=True)

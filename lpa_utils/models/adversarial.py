@@ -36,8 +36,7 @@ bit-identical numbers.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -47,34 +46,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import resolve_device
+from lpa_utils.checks import as_matrix
+from lpa_utils.config import resolve_device
+from lpa_utils.maths.retrieval import translate
 
 __all__ = [
     "standardize", "subsample_probs", "FrequencySampler", "random_orthogonal", "TiedAutoencoder",
     "ResidualBlock", "ResNetDiscriminator", "MLPGenerator", "cosine_dissimilarity", "generator_loss",
     "discriminator_loss", "AAEConfig", "PlainGAN", "AdversarialAutoencoder", "mean_pairwise_cosine",
-    "distinct_nearest", "ten_best", "ten_best_wide", "mutual_nn_pairs", "procrustes_refine", "zipf_counts",
-    "wordfreq_counts", "alphabetic_rows", "pca_reduce", "SyntheticPair", "synthetic_pair", "LanguagePair",
-    "load_pair", "frequent_words", "compare_maps",
+    "distinct_nearest", "zipf_counts", "wordfreq_counts", "alphabetic_rows", "pca_reduce",
 ]
 
 
 # --------------------------------------------------------------------------------------------------------------
 # input checks and small helpers
 # --------------------------------------------------------------------------------------------------------------
-def _matrix(X, name: str, device=None, min_rows: int = 1) -> torch.Tensor:
-    """``X`` (n, d) array/tensor -> float32 torch tensor on ``device``; clear errors for bad shapes/values."""
-    t = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
-    if t.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D matrix (n, d), got shape {tuple(t.shape)}")
-    if t.shape[0] < min_rows or t.shape[1] < 1:
-        raise ValueError(f"{name}: needs at least {min_rows} row(s) and 1 column, got shape {tuple(t.shape)}")
-    t = t.to(device=device if device is not None else t.device, dtype=torch.float32)
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name}: contains NaN or infinite values; clean the embedding file first")
-    return t
-
-
 def _fork_devices(device: torch.device) -> list:
     return [device] if device.type == "cuda" else []
 
@@ -88,7 +74,7 @@ def standardize(X, eps: float = 1e-8, device=None):
     X: (n, d). Returns ``(Z, mean, std)``: Z (n, d) float32 torch on ``device``; mean, std (d,) with the
     population standard deviation (ddof = 0); dimensions with std < eps are left unscaled (std set to 1).
     """
-    t = _matrix(X, "standardize(X)", resolve_device(device) if device is not None else None, min_rows=2)
+    t = as_matrix(X, "standardize(X)", resolve_device(device) if device is not None else None, min_rows=2)
     mean = t.mean(0)
     std = t.std(0, unbiased=False)
     std = torch.where(std < eps, torch.ones_like(std), std)
@@ -388,19 +374,11 @@ def mean_pairwise_cosine(Z) -> float:
     """Mean cosine over all ordered pairs i != j of the rows of Z (n, d), in O(n d):
     with u_i = z_i / |z_i|, sum_{i != j} u_i.u_j = |sum_i u_i|^2 - n. Near 1 when the generator collapses
     to a (near-)constant output (sec. 2); the target embeddings' own value is the reference."""
-    z = _matrix(Z, "mean_pairwise_cosine(Z)", min_rows=2).double()
+    z = as_matrix(Z, "mean_pairwise_cosine(Z)", min_rows=2).double()
     u = F.normalize(z, dim=1)
     n = u.shape[0]
     s = u.sum(0)
     return float(((s @ s) - (u * u).sum()) / (n * (n - 1)))
-
-
-def _translate():
-    try:
-        from .retrieval import translate
-    except ImportError as exc:  # pragma: no cover - the module lands separately
-        raise ImportError("lpa_utils.aae needs lpa_utils.retrieval.translate (see DEVELOPING.md)") from exc
-    return translate
 
 
 def distinct_nearest(mapped, target, batch_size: int = 4096) -> int:
@@ -409,7 +387,6 @@ def distinct_nearest(mapped, target, batch_size: int = 4096) -> int:
     mapped (q, d), target (m, d). A collapsed generator sends every word to the same few target words, so the
     count falls towards 1; a good map gives a count close to min(q, m). Uses ``retrieval.translate(method="nn")``.
     """
-    translate = _translate()
     top = translate(mapped, target, method="nn", topk=1, batch_size=batch_size)
     return int(torch.unique(torch.as_tensor(top)[:, 0]).numel())
 
@@ -527,7 +504,7 @@ class _AdversarialMap:
             if init is not None:
                 if not hasattr(gen, "weight"):
                     raise ValueError(f"init= needs a linear generator, not {type(gen).__name__}")
-                W0 = _matrix(init, "fit(init=)", dev)
+                W0 = as_matrix(init, "fit(init=)", dev)
                 if W0.shape != gen.weight.shape:
                     raise ValueError(f"fit(init=): shape {tuple(W0.shape)}, expected {tuple(gen.weight.shape)}")
                 with torch.no_grad():
@@ -620,7 +597,7 @@ class _AdversarialMap:
     def transform(self, X) -> torch.Tensor:
         """Raw source vectors X (n, d_s) -> mapped vectors in the standardised target space (n, d_t), torch."""
         self._check_fitted()
-        x = _matrix(X, f"{type(self).__name__}.transform(X)", self.device)
+        x = as_matrix(X, f"{type(self).__name__}.transform(X)", self.device)
         self.generator_.eval()
         return self.generator_.encode((x - self.src_mean_) / self.src_std_)
 
@@ -628,7 +605,7 @@ class _AdversarialMap:
     def transform_target(self, Y) -> torch.Tensor:
         """Raw target vectors Y (m, d_t) -> standardised with the training statistics (m, d_t), torch."""
         self._check_fitted()
-        y = _matrix(Y, f"{type(self).__name__}.transform_target(Y)", self.device)
+        y = as_matrix(Y, f"{type(self).__name__}.transform_target(Y)", self.device)
         return (y - self.tgt_mean_) / self.tgt_std_
 
     @torch.no_grad()
@@ -709,230 +686,3 @@ class AdversarialAutoencoder(_AdversarialMap):
         return self.generator_.weight.detach()
 
 
-# --------------------------------------------------------------------------------------------------------------
-# inspection and refinement
-# --------------------------------------------------------------------------------------------------------------
-def ten_best(mapped, target, src_words: Sequence[str], tgt_words: Sequence[str], dictionary: pd.DataFrame | None = None,
-             topk: int = 10) -> pd.DataFrame:
-    """The ``topk`` nearest target words (cosine, ``retrieval.translate(method="nn")``) of each mapped source word,
-    as in Barone sec. 3's 10-best lists.
-
-    mapped (q, d): mapped vectors of ``src_words`` (q,); target (m, d) with words ``tgt_words`` (m,);
-    dictionary: DataFrame ["src", "tgt"] of gold translations (optional). Returns a long DataFrame with columns
-    src, rank (1..topk), tgt, cosine, gold (bool: (src, tgt) is in the dictionary).
-    """
-    mapped = _matrix(mapped, "ten_best(mapped)")
-    target = _matrix(target, "ten_best(target)", mapped.device)
-    if len(src_words) != len(mapped) or len(tgt_words) != len(target):
-        raise ValueError(f"ten_best: {len(src_words)} source words for {len(mapped)} rows, "
-                         f"{len(tgt_words)} target words for {len(target)} rows; they must match")
-    top = torch.as_tensor(_translate()(mapped, target, method="nn", topk=topk)).long().cpu()
-    cos = (F.normalize(mapped, dim=1).unsqueeze(1) * F.normalize(target, dim=1)[top.to(mapped.device)]).sum(-1)
-    q = len(src_words)
-    tw = np.asarray(tgt_words, dtype=object)
-    df = pd.DataFrame({
-        "src": np.repeat(np.asarray(src_words, dtype=object), topk),
-        "rank": np.tile(np.arange(1, topk + 1), q),
-        "tgt": tw[top.numpy().reshape(-1)],
-        "cosine": cos.detach().cpu().numpy().reshape(-1).round(4),
-    })
-    if dictionary is not None:
-        gold = pd.MultiIndex.from_frame(dictionary[["src", "tgt"]].astype(str))
-        df["gold"] = pd.MultiIndex.from_frame(df[["src", "tgt"]].astype(str)).isin(gold)
-    else:
-        df["gold"] = False
-    return df
-
-
-def ten_best_wide(long: pd.DataFrame, mark: str = "*") -> pd.DataFrame:
-    """One row per source word, the 10-best list joined as text, gold translations marked ``*word*``; plus the
-    rank of the first gold hit (NaN if none) and the number of gold words the dictionary has for that word."""
-    tgt = np.where(long["gold"], mark + long["tgt"].astype(str) + mark, long["tgt"].astype(str))
-    tmp = long.assign(shown=tgt)
-    out = tmp.groupby("src", sort=False).agg(
-        ten_best=("shown", ", ".join),
-        first_gold_rank=("rank", lambda r: float(r[tmp.loc[r.index, "gold"]].min()) if tmp.loc[r.index, "gold"].any()
-                         else math.nan),
-    )
-    return out
-
-
-def mutual_nn_pairs(mapped, target, n_src: int | None = None, n_tgt: int | None = None,
-                    method: str = "csls", k: int = 10) -> np.ndarray:
-    """Mutual nearest neighbours between mapped source rows and target rows (MUSE's synthetic dictionary).
-
-    Only the first ``n_src`` source and ``n_tgt`` target rows (the most frequent words) take part. Returns
-    (p, 2) int64 pairs (src_row, tgt_row) such that tgt_row is the best match of src_row and vice versa, with
-    ``retrieval.translate(method=method, k=k)`` in both directions.
-    """
-    translate = _translate()
-    mapped = _matrix(mapped, "mutual_nn_pairs(mapped)")
-    target = _matrix(target, "mutual_nn_pairs(target)", mapped.device)
-    S = mapped[: n_src or len(mapped)]
-    T = target[: n_tgt or len(target)]
-    fwd = torch.as_tensor(translate(S, T, method=method, k=k, topk=1))[:, 0].long().cpu()
-    bwd = torch.as_tensor(translate(T, S, method=method, k=k, topk=1))[:, 0].long().cpu()
-    src = torch.arange(len(S))
-    mutual = bwd[fwd] == src
-    return torch.stack([src[mutual], fwd[mutual]], 1).numpy().astype(np.int64)
-
-
-def procrustes_refine(X_std, Y_std, mapped, n_iter: int = 5, n_src: int = 15000, n_tgt: int = 15000,
-                      method: str = "csls", k: int = 10):
-    """MUSE-style refinement (beyond the paper): repeat ``n_iter`` times -- build a dictionary of mutual nearest
-    neighbours of the current map (:func:`mutual_nn_pairs`), fit orthogonal Procrustes on it
-    (``lpa_utils.align.Procrustes``), re-map. X_std (n, d_s), Y_std (m, d_t): the standardised spaces the AAE
-    works in; mapped (n, d_t): the AAE's map of X_std. Returns ``(mapped_refined (n, d_t), history)`` where
-    history lists the number of pairs per iteration.
-    """
-    from .align import Procrustes
-
-    X_std = _matrix(X_std, "procrustes_refine(X_std)")
-    Y_std = _matrix(Y_std, "procrustes_refine(Y_std)")
-    cur = _matrix(mapped, "procrustes_refine(mapped)")
-    hist = []
-    for it in range(n_iter):
-        pairs = mutual_nn_pairs(cur, Y_std, n_src, n_tgt, method=method, k=k)
-        hist.append({"iteration": it + 1, "pairs": int(len(pairs))})
-        if len(pairs) < 2:
-            break
-        cur = torch.as_tensor(Procrustes().fit(X_std, Y_std, pairs).transform(X_std)).float()
-    return cur, hist
-
-
-# --------------------------------------------------------------------------------------------------------------
-# experiments of the chapter: a synthetic isomorphic pair, real language pairs, the comparison of maps
-# --------------------------------------------------------------------------------------------------------------
-@dataclass
-class SyntheticPair:
-    """A source cloud X (n, d) and its exact rotation Y = X Q^T with the rows shuffled: an isomorphic pair where
-    a perfect unsupervised map exists. ``gold[i]`` is the row of Y that is source row i; counts (Zipf) follow the
-    words, so both sides have the same frequency distribution."""
-
-    X: np.ndarray
-    Y: np.ndarray
-    Q: np.ndarray
-    gold: np.ndarray
-    counts_src: np.ndarray
-    counts_tgt: np.ndarray
-
-    def true_init(self) -> np.ndarray:
-        """The true map in the AAE's standardised coordinates, (d, d): Ys = diag(1/s_Y) Q diag(s_X) Xs."""
-        return (np.diag(1.0 / self.Y.std(0)) @ self.Q @ np.diag(self.X.std(0))).astype(np.float32)
-
-    def precision(self, mapped, target, ks: Sequence[int] = (1, 10)) -> dict[str, float]:
-        """P@k of mapped source rows (n, d) against target rows (n, d), gold = the true rows (NN retrieval)."""
-        top = torch.as_tensor(_translate()(mapped, target, method="nn", topk=max(ks))).cpu().numpy()
-        hit = top == self.gold[:, None]
-        return {f"p@{k}": float(hit[:, :k].any(1).mean()) for k in ks}
-
-
-def synthetic_pair(n: int = 3000, d: int = 10, n_clusters: int = 20, seed: int = 0) -> SyntheticPair:
-    """Gaussian mixture (``n_clusters`` centres with spread 3, per-dimension noise scales from 1.5 down to 0.3:
-    neither isotropic nor symmetric, so the rotation is identifiable), rotated by a Haar-random Q, rows shuffled."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((n_clusters, d)) * 3.0
-    X = (centres[rng.integers(0, n_clusters, n)] + rng.standard_normal((n, d)) * np.linspace(1.5, 0.3, d))
-    X = X.astype(np.float32)
-    Q = random_orthogonal(d, seed=seed + 1).numpy().astype(np.float64)
-    perm = rng.permutation(n)
-    Y = (X.astype(np.float64) @ Q.T)[perm].astype(np.float32)
-    counts = zipf_counts(n)
-    return SyntheticPair(X, Y, Q, np.argsort(perm).astype(np.int64), counts, counts[perm])
-
-
-@dataclass
-class LanguagePair:
-    """Two monolingual spaces ready for the AAE, and the dictionary used only to evaluate.
-
-    src, tgt: ``lpa_utils.data.Embeddings`` (letters-only words, frequency order; tgt possibly PCA-reduced);
-    counts_src, counts_tgt: (n,) counts for frequency sampling; info: provenance (names, sizes, where the counts
-    come from, PCA variance kept); dictionary: ["src", "tgt"]; split: ``make_split`` of it (test words).
-    """
-
-    name: str
-    src: Any
-    tgt: Any
-    counts_src: np.ndarray
-    counts_tgt: np.ndarray
-    dictionary: pd.DataFrame
-    split: Any
-    info: dict = field(default_factory=dict)
-
-
-def _counts_for(emb, lang: str):
-    if emb.counts is not None:
-        return np.asarray(emb.counts, dtype=np.int64), "corpus counts of the word2vec training text"
-    return wordfreq_counts(emb.words, lang), "wordfreq 'large' frequencies (the vectors ship without counts)"
-
-
-def load_pair(name: str, src_name: str, tgt_name: str, src_lang: str, tgt_lang: str, max_src: int | None = None,
-              max_tgt: int | None = None, reduce_target: bool = True, dictionary_source: str = "merged",
-              n_test: int = 500, n_train: int = 1500, seed: int = 0) -> LanguagePair:
-    """Load a language pair through ``lpa_utils.data``: keep letters-only words (:func:`alphabetic_rows`), the
-    ``max_src`` / ``max_tgt`` most frequent; counts from the corpus or from wordfreq; if the dimensions differ
-    and ``reduce_target``, PCA the target down to the source dimension (:func:`pca_reduce`); load the dictionary
-    ``src_lang-tgt_lang`` and split it (``make_split``: ``n_test`` random test words, ``n_train`` training pairs
-    of the most frequent other words for the supervised Procrustes baseline)."""
-    from .data import Embeddings, load_dictionary, load_embeddings, make_split
-
-    src_all, tgt_all = load_embeddings(src_name), load_embeddings(tgt_name)
-    src = src_all.subset([src_all.words[i] for i in alphabetic_rows(src_all.words, max_src)])
-    tgt = tgt_all.subset([tgt_all.words[i] for i in alphabetic_rows(tgt_all.words, max_tgt)])
-    counts_src, from_src = _counts_for(src, src_lang)
-    counts_tgt, from_tgt = _counts_for(tgt, tgt_lang)
-    info = {"pair": name, "source": src_name, "target": tgt_name, "source_words": len(src), "target_words": len(tgt),
-            "source_dim": src.dim, "target_dim": tgt.dim, "source_counts": from_src, "target_counts": from_tgt,
-            "source_text": src_all.source, "target_text": tgt_all.source}
-    if src.dim != tgt.dim and reduce_target:
-        Yr, evr = pca_reduce(tgt.vectors, src.dim)
-        info.update(target_dim=src.dim, target_pca_from=tgt.dim, target_pca_variance_kept=float(evr.sum()))
-        tgt = Embeddings(tgt.words, Yr, tgt.counts, name=f"{tgt_name}-pca{src.dim}", source=tgt.source,
-                         licence=tgt.licence, check=False)
-    d = load_dictionary(f"{src_lang}-{tgt_lang}", source=dictionary_source)
-    split = make_split(d, src, tgt, n_test=n_test, n_train=n_train, n_val=0, seed=seed, save=False)
-    info.update(dictionary=f"{src_lang}-{tgt_lang} ({dictionary_source})", test_words=int(split.test["src"].nunique()),
-                test_pairs=len(split.test), train_pairs=len(split.train),
-                covered_source_words=split.manifest["coverage"]["covered_src_words"])
-    return LanguagePair(name, src, tgt, counts_src, counts_tgt, d, split, info)
-
-
-def frequent_words(pair: LanguagePair, n: int = 20, skip: int = 100) -> list[str]:
-    """The ``n`` most frequent source words outside the ``skip`` most frequent ones (mostly function words) that
-    have at least one dictionary translation in the target vocabulary: a rule, not a hand-picked list."""
-    d = pair.dictionary
-    translatable = set(d.loc[d["tgt"].isin(pair.tgt.index), "src"])
-    words = pd.Series(pair.src.words[skip:], dtype=object)
-    return words[words.isin(translatable)].head(n).tolist()
-
-
-def compare_maps(pair: LanguagePair, aae: "AdversarialAutoencoder", seed: int = 0, methods: Sequence[str] = ("nn", "csls"),
-                 ks: Sequence[int] = (1, 10), refine_iters: int = 5, refine_words: int = 5000):
-    """P@k on ``pair.split.test`` of: a random orthogonal map, the AAE, the AAE refined MUSE-style
-    (:func:`procrustes_refine` from its mutual nearest neighbours among the ``refine_words`` most frequent words),
-    and supervised Procrustes fit on ``pair.split.train`` (all in the AAE's standardised coordinates, so every
-    map sees the same spaces and is scored on the same test words, with ``retrieval.evaluate_translation``).
-
-    Returns ``(table, extra)``: table with columns pair, map, retrieval, p@k..., n_queries; extra with the
-    refinement history and the mapped matrices.
-    """
-    from .align import Procrustes
-    from .retrieval import evaluate_translation
-
-    Xs = (torch.as_tensor(pair.src.vectors, device=aae.device) - aae.src_mean_) / aae.src_std_
-    Yt = aae.transform_target(pair.tgt.vectors)
-    mapped = {"random orthogonal": Xs @ random_orthogonal(Yt.shape[1], Xs.shape[1], seed=seed + 1000,
-                                                             device=aae.device).T,
-              "AAE (ours)": aae.transform(pair.src.vectors)}
-    refined, hist = procrustes_refine(Xs, Yt, mapped["AAE (ours)"], n_iter=refine_iters, n_src=refine_words,
-                                      n_tgt=refine_words)
-    mapped["AAE + Procrustes refinement"] = refined
-    sup = Procrustes().fit(Xs, Yt, pair.split.pairs("train", pair.src, pair.tgt))
-    mapped["supervised Procrustes"] = sup.transform(Xs)
-    rows = []
-    for name, Z in mapped.items():
-        for m in methods:
-            ev = evaluate_translation(Z, Yt, pair.src.words, pair.tgt.words, pair.split.test, method=m, ks=ks)
-            rows.append({"pair": pair.name, "map": name, "retrieval": m, **{f"p@{k}": ev[f"p@{k}"] for k in ks},
-                         "n_queries": ev["n_queries"]})
-    return pd.DataFrame(rows), {"refinement": hist, "mapped": mapped, "target": Yt}

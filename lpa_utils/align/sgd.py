@@ -1,0 +1,199 @@
+"""SGD aligners: the MSE map of eq. 4 and LPA (eq. 7 = MSE + beta * LPL (eq. 5) + ortho), in the paper's two
+phases (phase 1: LLE weights of eq. 6; phase 2: the map, early-stopped on validation pairs)."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lpa_utils.align.linear import _LinearSource
+from lpa_utils.checks import as_pairs
+from lpa_utils.maths.lle import learn_lle_weights, lle_weights
+from lpa_utils.maths.losses import lpa_loss, mse_loss
+from lpa_utils.maths.neighbors import knn
+from lpa_utils.maths.retrieval import hits_at, unit_rows
+
+
+# ------------------------------------------------------------------------------------------- SGD aligners
+def lle_neighbourhoods(X: torch.Tensor, rows: torch.Tensor, k: int, n_ref: int | None = None,
+                       method: str = "brute", reg: float = 1e-3, weights: str = "closed", lle_steps: int = 300,
+                       seed: int = 0):
+    """Phase 1 of LPA: neighbours (eq. 5's N_k) and LLE weights (eq. 6) of the source words ``rows``.
+
+    The neighbours of ``X[rows]`` are searched among the first ``n_ref`` rows of ``X`` (the source vocabulary, most
+    frequent first; all rows if None) with :func:`lpa_utils.maths.neighbors.knn` (euclidean; the word itself excluded by
+    index), and the weights come from :func:`lpa_utils.maths.lle.lle_weights` (closed form) or
+    :func:`lpa_utils.maths.lle.learn_lle_weights` (gradient descent, ``weights="learned"``).
+
+    Returns ``(idx (r, k) int64 rows of X, W (r, k) float32 with rows summing to one)``.
+    """
+
+    R = X if n_ref is None else X[: int(n_ref)]
+    if k + 1 > R.shape[0]:
+        raise ValueError(f"LPA: k={k} neighbours need more than {k + 1} reference words, got {R.shape[0]}")
+    Q = X[rows]
+    _, idx = knn(R, k + 1, metric="euclidean", method=method, queries=Q, device=X.device)
+    own = idx == rows[:, None]
+    own[~own.any(1), -1] = True               # the word itself is not among them (outside n_ref): drop the last
+    idx = idx[~own].reshape(len(rows), k)
+    if weights == "closed":
+        W = lle_weights(Q, idx, reg=reg, ref=R, device=X.device)
+    elif weights == "learned":
+        W, _ = learn_lle_weights(Q, idx, steps=lle_steps, ref=R, seed=seed, reg=reg, device=X.device)
+    else:
+        raise ValueError(f"LPA: weights must be 'closed' or 'learned', got {weights!r}")
+    return idx, W.to(torch.float32)
+
+
+class SGDAligner(_LinearSource):
+    """A linear map ``f(x) = x W`` (W: (ds, dt)) trained by gradient descent on eq. 4 (MSE) or eq. 7 (LPA).
+
+    ``loss="mse"``: ``L = L_mse + ortho * L_ortho``.
+    ``loss="lpa"``: ``L = L_mse + beta * L_lpl + ortho * L_ortho`` (eq. 7), in the paper's two phases:
+    phase 1 (:func:`lle_neighbourhoods`) fixes, for every distinct source word of the training pairs, its ``k``
+    nearest source-vocabulary neighbours and LLE weights (eq. 6); phase 2 minimises eq. 7 with them frozen. Because
+    f is linear, ``sum_j W_ij f(x_j) = f(sum_j W_ij x_j)``, so LPL (eq. 5) is evaluated on the precomputed
+    reconstructions ``x~_i = sum_j W_ij x_j`` — exactly eq. 5, k times cheaper (``lpl_exact=True`` evaluates the
+    (p, k, dt) form of :func:`lpa_utils.maths.losses.lpl_loss` literally; the tests check both agree).
+
+    Training: Adam on mini-batches of pairs, shuffled with ``seed``. W starts at zero (``init="zeros"``: the first
+    MSE gradient is then the cross-covariance ``X_d^T Y_d``, the direction of the Procrustes solution), at a random
+    (semi-)orthogonal matrix drawn with ``seed`` (``init="orthogonal"``; with L_ortho, a start on the wrong side of
+    det W = 0 has to cross the barrier of L_ortho), or at such a matrix scaled by 0.01 (``init="small"``; L_ortho
+    then inflates the random start). On a planted rotation only the zero start recovers the map for every seed,
+    so it is the default; the seed then sets the order of the mini-batches. Every ``val_every`` epochs the validation pairs (if given) are scored
+    by P@1 (nearest neighbour by cosine over all rows of Y, any gold translation counts); the weights of the best epoch (highest P@1, ties to the
+    lower validation MSE) are kept, and training stops after ``patience`` epochs without improvement. Without
+    validation pairs the last epoch is kept. ``history_`` holds one dict per epoch.
+
+    Args:
+        loss: ``"mse"`` or ``"lpa"``.  k: LPL neighbourhood size.  beta: weight of LPL.  ortho: weight of L_ortho.
+        epochs: maximum epochs.  lr: Adam learning rate.  batch_size: pairs per step (None: all).
+        patience: early-stopping patience in epochs (None: never stop early).
+        val_every: score the validation pairs every this many epochs (and at the last epoch).
+        init: ``"zeros"`` (default), ``"small"`` or ``"orthogonal"`` starting W (see above).
+        n_ref: neighbours are searched among the first ``n_ref`` source rows (None: all of X).
+        knn_method: ``"brute"`` or ``"kdtree"`` (the paper's KD-tree; same neighbours).
+        lle: ``"closed"`` or ``"learned"`` phase-1 weights; lle_reg: their regulariser.
+        seed: initial W and the order of mini-batches.  device: None = CUDA if available.
+    """
+
+    def __init__(self, loss: str = "mse", k: int = 10, beta: float = 1.0, ortho: float = 0.0, epochs: int = 100,
+                 lr: float = 1e-2, batch_size: int | None = 256, patience: int | None = 20, n_ref: int | None = None,
+                 knn_method: str = "brute", lle: str = "closed", lle_reg: float = 1e-3, lpl_exact: bool = False,
+                 seed: int = 0, device=None, progress: bool = False, val_every: int = 1, init: str = "zeros"):
+        if loss not in ("mse", "lpa"):
+            raise ValueError(f"SGDAligner: loss must be 'mse' or 'lpa', got {loss!r}")
+        if loss == "lpa" and int(k) < 1:
+            raise ValueError(f"SGDAligner: LPA needs k >= 1 neighbours, got {k}")
+        if epochs < 1 or lr <= 0:
+            raise ValueError(f"SGDAligner: need epochs >= 1 and lr > 0, got epochs={epochs}, lr={lr}")
+        self.loss, self.k, self.beta, self.ortho = loss, int(k), float(beta), float(ortho)
+        self.epochs, self.lr, self.batch_size, self.patience = int(epochs), float(lr), batch_size, patience
+        self.n_ref, self.knn_method, self.lle, self.lle_reg = n_ref, knn_method, lle, float(lle_reg)
+        self.lpl_exact, self.seed, self.device, self.progress = bool(lpl_exact), int(seed), device, progress
+        if int(val_every) < 1:
+            raise ValueError(f"SGDAligner: val_every must be >= 1, got {val_every}")
+        self.val_every = int(val_every)
+        if init not in ("zeros", "orthogonal", "small"):
+            raise ValueError(f"SGDAligner: init must be 'zeros', 'orthogonal' or 'small', got {init!r}")
+        self.init = init
+
+    # ------------------------------------------------------------------------------------------------ fit
+    def fit(self, X, Y, pairs, val_pairs=None, context=None):
+
+        Xt, Yt, P = self._setup(X, Y, pairs, "SGDAligner")
+        dev = self.device_
+        ds, dt = Xt.shape[1], Yt.shape[1]
+        g = torch.Generator(device="cpu").manual_seed(self.seed)
+
+        # phase 1: neighbourhoods and LLE weights of the distinct training source words (frozen afterwards)
+        use_lpl = self.loss == "lpa" and self.beta != 0
+        if use_lpl:
+            rows, inverse = torch.unique(P[:, 0], return_inverse=True)
+            idx, Wl = lle_neighbourhoods(Xt, rows, self.k, self.n_ref, self.knn_method, self.lle_reg, self.lle,
+                                         seed=self.seed)
+            self.lle_rows_, self.neighbors_, self.lle_weights_ = rows, idx, Wl
+            pair_lle = inverse                                               # (p,) row of each pair in rows
+            Xrec = torch.einsum("rk,rkd->rd", Wl, Xt[idx])                   # (r, ds) reconstructions x~
+        Xs, Yp = Xt[P[:, 0]], Yt[P[:, 1]]
+
+        # validation: distinct source words and their gold targets
+        val = None
+        if val_pairs is not None:
+            V = as_pairs(val_pairs, Xt.shape[0], Yt.shape[0], "SGDAligner.fit: val_pairs", dev)
+            vq, vpos = torch.unique(V[:, 0], return_inverse=True)
+            val = (Xt[vq], vpos.cpu().numpy(), V[:, 1].cpu().numpy(), Xt[V[:, 0]], Yt[V[:, 1]])
+            Yn = Yt / Yt.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+        # phase 2: eq. 4 / eq. 7 by Adam, W frozen
+        W0 = torch.zeros(dt, ds)                                             # (dt, ds) as a linear layer's weight
+        if self.init in ("orthogonal", "small"):
+            torch.nn.init.orthogonal_(W0, generator=g)
+            if self.init == "small":
+                W0 *= 0.01
+        weight = torch.nn.Parameter(W0.to(dev))
+        opt = torch.optim.Adam([weight], lr=self.lr)
+        p = P.shape[0]
+        bs = p if self.batch_size is None else max(1, min(int(self.batch_size), p))
+        best = (-math.inf, -math.inf)
+        best_w, best_epoch, bad = weight.detach().clone(), 0, 0
+        history = []
+        epochs = range(1, self.epochs + 1)
+        if self.progress:
+            from tqdm.auto import tqdm
+            epochs = tqdm(epochs, desc=f"SGD ({self.loss})", leave=False)
+        for epoch in epochs:
+            order = torch.randperm(p, generator=g).to(dev)
+            tot = {"loss": 0.0, "mse": 0.0, "lpl": 0.0, "ortho": 0.0}
+            for s in range(0, p, bs):
+                b = order[s:s + bs]
+                mapped = Xs[b] @ weight.T
+                nb, Wb = None, None
+                if use_lpl:
+                    if self.lpl_exact:
+                        nb = Xt[self.neighbors_[pair_lle[b]]] @ weight.T                 # (b, k, dt)
+                        Wb = Wl[pair_lle[b]]
+                    else:
+                        nb = (Xrec[pair_lle[b]] @ weight.T)[:, None, :]                  # (b, 1, dt) = f(x~)
+                        Wb = torch.ones(len(b), 1, device=dev)
+                total, parts = lpa_loss(mapped, Yp[b], nb, Wb, beta=self.beta if use_lpl else 0.0,
+                                        weight=weight if self.ortho else None, ortho=self.ortho,
+                                        return_parts=True)
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                frac = len(b) / p
+                tot["loss"] += parts["total"] * frac
+                tot["mse"] += parts["mse"] * frac
+                tot["lpl"] += parts["lpl"] * frac
+                tot["ortho"] += parts["ortho"] * frac
+            rec = {"epoch": epoch, **tot}
+            if val is not None and (epoch % self.val_every == 0 or epoch == self.epochs):
+                with torch.no_grad():
+                    rec["val_p@1"], rec["val_mse"] = self._val_score(weight.detach(), val, Yn, mse_loss)
+                key = (rec["val_p@1"], -rec["val_mse"])
+                if key > best:
+                    best, best_w, best_epoch, bad = key, weight.detach().clone(), epoch, 0
+                else:
+                    bad += self.val_every
+            history.append(rec)
+            if val is not None and self.patience is not None and bad >= self.patience:
+                break
+        if val is None:
+            best_w, best_epoch = weight.detach().clone(), len(history)
+        self.W_ = best_w.T.contiguous()                                      # (ds, dt)
+        self.best_epoch_ = best_epoch
+        self.history_ = history
+        return self
+
+    @staticmethod
+    def _val_score(weight, val, Yn, mse_loss):
+        """Validation P@1 (NN by cosine over all target rows, any gold target counts) and MSE (eq. 4)."""
+
+        Xq, vpos, vtgt, Xv, Yv = val
+        top = (unit_rows(Xq @ weight.T) @ Yn.T).argmax(1, keepdim=True)          # (q, 1)
+        p1 = float(hits_at(top, vpos, vtgt)[:, 0].mean())
+        return p1, float(mse_loss(Xv @ weight.T, Yv))
+
+

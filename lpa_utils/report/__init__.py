@@ -1,0 +1,1 @@
+"""Results files, claims and verdicts, the papers' own figures, one plotting style, and tables."""
