@@ -135,7 +135,7 @@ def test_notebook_hygiene(nb_path):
             assert not cell.outputs, f"cell {i} has committed outputs; run `python -m tools.book strip`"
     assert any(book.CHECK_TAG in c.metadata.get("tags", []) for c in nb.cells), "no nbval-checked cell"
     src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "Results(" in src and ".save()" in src, "the chapter must write book/results/<stem>.json"
+    assert "setup(" in src and ".finish()" in src, "the chapter must write book/results/<stem>.json"
 
 
 def test_drop_widgets_keeps_text(tmp_path):
@@ -153,39 +153,6 @@ def test_drop_widgets_keeps_text(tmp_path):
     got = nbformat.read(p, as_version=4)
     assert "widgets" not in got.metadata
     assert [o["data"] for o in got.cells[0].outputs] == [{"text/plain": "fit: 100%|##########| 3/3"}]
-
-
-@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_figure_has_a_caption_with_data_and_runs(nb_path):
-    """Each cell that draws a figure ends it with ``plotting.caption(..., data=..., runs=...)`` after ``plt.show()``;
-    figure numbers run 'chapter.1', 'chapter.2', ... in order, and no hand-written caption remains in Markdown."""
-    import re
-
-    nb = nbformat.read(nb_path, as_version=4)
-    chapter = int(nb_path.stem[:2])
-    numbers = []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown":
-            assert not re.match(r"\s*\*{1,2}Figure", cell.source), f"cell {i}: a Markdown caption; use plotting.caption"
-            continue
-        draws = re.search(r"plt\.(subplots|figure)\(", cell.source)
-        calls = re.findall(r'plotting\.caption\(\s*"([0-9.]+)"', cell.source)
-        if draws:
-            assert calls, f"cell {i} draws a figure without plotting.caption"
-            assert "data=" in cell.source and "runs=" in cell.source
-            assert cell.source.index("plotting.caption(") > cell.source.rindex("plt.show()"), f"cell {i}"
-        numbers += calls
-    assert numbers == [f"{chapter}.{j}" for j in range(1, len(numbers) + 1)], numbers
-
-
-def test_caption_text_and_errors():
-    from lpa_utils.report import plotting
-
-    md = plotting.caption("2.1", "Loss against steps.", data="GloVe 50d.", runs=plotting.n_runs(3))
-    assert md.data == "*Figure 2.1.* Loss against steps. *Data:* GloVe 50d. *Runs:* 3 seeds."
-    assert plotting.n_runs(1, "draw") == "1 draw"
-    with pytest.raises(ValueError, match="data"):
-        plotting.caption("2.1", "x", data=" ", runs="1 run")
 
 
 def test_execute_chapter_names_the_failing_cell(tmp_path, capfd):
@@ -219,17 +186,6 @@ def test_json_log_appends_and_survives_a_damaged_file(tmp_path):
     assert read_json_log(p) == []
     assert append_json_log(p, {"a": 3}) == [{"a": 3}]
     assert [q.name for q in p.parent.iterdir()] == ["log.json"]   # no temporary file left behind
-
-
-@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_results_clock_starts_with_the_chapter(nb_path):
-    """``Results(...)`` starts the wall-time clock the report shows, so it is created in the setup cell (the one
-    that starts ``t_chapter``), not in the results cell at the end (which recorded a wall time of 0 s)."""
-    nb = nbformat.read(nb_path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    creating = [i for i, c in enumerate(code) if f'Results("{nb_path.stem}"' in c.source]
-    assert len(creating) == 1 and creating[0] <= 2, "create Results in the setup cell"
-    assert "t_chapter = time.perf_counter()" in code[creating[0]].source
 
 
 def test_expected_times_extrapolate_a_power_law():

@@ -31,6 +31,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.manifold._locally_linear import barycenter_weights  # the reference LLE weights of the benchmark
+from sklearn.neighbors import KDTree, NearestNeighbors
 
 from lpa_utils.align import SGDAligner, lle_neighbourhoods
 from lpa_utils.data import DATASETS, load_embeddings
@@ -74,8 +76,6 @@ def _vectors(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, str]:
 
 def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.DataFrame:
     """Time every row (see the module docstring); returns the table (one row per comparison)."""
-    from sklearn.manifold._locally_linear import barycenter_weights
-    from sklearn.neighbors import KDTree, NearestNeighbors
 
 
     S = SIZES[profile]

@@ -14,13 +14,23 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+
+import nbformat
+import papermill as pm
+from papermill.exceptions import PapermillExecutionError
+from traitlets.config import Config
 
 from lpa_utils.config import REPO_ROOT, data_dir, resolve_profile
 from lpa_utils.io import atomic_path
@@ -62,15 +72,12 @@ def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | Non
 
     Raises :class:`ChapterFailed` naming the notebook, the failing cell and the error.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
 
     params = {"profile": profile, **(parameters or {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     env_profile = os.environ.get("LPA_PROFILE")
     os.environ["LPA_PROFILE"] = profile  # so helper processes started by the notebook agree
-    from traitlets.config import Config
 
     # the kernel talks over local IPC sockets, not TCP ports: nothing listens on the network, and ipykernel has
     # no reason to print its "running over TCP without encryption" warning into the build's progress lines
@@ -100,10 +107,6 @@ MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c
 
 def ensure_mathjax() -> Path:
     """The ``es5`` folder of MathJax 3.2.2, downloaded once into the data cache (checksum verified)."""
-    import hashlib
-    import io
-    import tarfile
-    import urllib.request
 
 
     dest = data_dir() / "mathjax-3.2.2"
@@ -131,14 +134,16 @@ def drop_widgets(nb_path: Path) -> int:
 
     myst-nb renders widget state with require.js and the widget manager from a CDN; the book must load nothing
     from another host, and a progress bar carries no content. Widget views keep their ``text/plain`` form.
-    Returns the number of widget views removed.
+    Also collapses papermill's ``injected-parameters`` cell in the HTML (tag ``hide-cell``), as the chapter's own
+    parameters cell is, so that a page opens with its story. Returns the number of widget views removed.
     """
-    import nbformat
-
     nb = nbformat.read(str(nb_path), as_version=4)
     removed = 0
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            cell["metadata"]["tags"] = [*tags, "hide-cell"]
         for out in cell.get("outputs", []):
             data = out.get("data")
             if data and "application/vnd.jupyter.widget-view+json" in data:
@@ -178,17 +183,17 @@ def render(src: Path, output_root: Path, profile: str = "full") -> Path:
 
 
 def external_resources(page_html: str) -> list[str]:
-    """URLs of resources a page *loads* from another host: ``src``/``href`` of script, link (stylesheet,
-    font, preload), img, iframe, and ``url(...)`` in inline styles. Plain hyperlinks (``<a href>``) and inert
-    strings (e.g. sphinx-thebe's THEBE_JS_URL constant, fetched only if a reader launches thebe, which is
-    switched off) are not loads."""
-    import re
-
+    """URLs of resources a page *loads* or *names for loading* from another host: ``src``/``href`` of script,
+    link (stylesheet, font, preload), img, iframe, ``url(...)`` in inline styles, and URLs written inside inline
+    scripts (such as sphinx-thebe's ``THEBE_JS_URL``, which the book's extension removes). Plain hyperlinks
+    (``<a href>``) are not loads."""
     urls = []
     for tag in re.finditer(r"<(script|link|img|iframe|source)\b[^>]*>", page_html, flags=re.I):
         for m in re.finditer(r"\b(?:src|href)\s*=\s*[\"']((?:https?:)?//[^\"']+)", tag.group(0), flags=re.I):
             urls.append(m.group(1))
     urls += re.findall(r"url\(\s*[\"']?((?:https?:)?//[^)\"']+)", page_html)
+    for body in re.findall(r"<script\b[^>]*>(.*?)</script>", page_html, flags=re.I | re.S):
+        urls += re.findall(r"[\"'](https?://[^\"']+)[\"']", body)
     return [u for u in urls if "127.0.0.1" not in u and "localhost" not in u]
 
 
@@ -200,8 +205,6 @@ def check_no_cdn(html: Path) -> None:
             continue
         text = page.read_text(encoding="utf-8", errors="replace")
         if page.suffix == ".css":
-            import re
-
             found = re.findall(r"url\(\s*[\"']?((?:https?:)?//[^)\"']+)", text)
         else:
             found = external_resources(text)
@@ -262,7 +265,6 @@ def _is_checked(cell) -> bool:
 
 def strip(nb_path: Path, executed=None) -> None:
     """Rewrite ``nb_path`` keeping outputs only of ``nbval-check-output`` cells (taken from ``executed``)."""
-    import nbformat
 
     nb = nbformat.read(str(nb_path), as_version=4)
     ex_cells = None
@@ -288,7 +290,6 @@ def strip(nb_path: Path, executed=None) -> None:
 
 def refresh_checked(nb_path: Path) -> None:
     """Execute ``nb_path`` in the smoke profile and store the checked cells' outputs in the source."""
-    import nbformat
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / nb_path.name

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import pandas as pd
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
@@ -191,8 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chromium: {ensure()}")
         return 0
     if argv[0] == "walk":
-        import pandas as pd
-
         html = Path(argv[1] if len(argv) > 1 else "_build/html")
         reps = walk(html)
         df = pd.DataFrame([{**r.__dict__, "ok": r.ok} for r in reps]).drop(columns=["screenshot"])

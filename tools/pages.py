@@ -6,8 +6,10 @@ from the run that built it, never typed by hand. :func:`write_generated_pages` i
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pandas as pd
 
@@ -16,6 +18,7 @@ from lpa_utils.data import sources as S
 from lpa_utils.data.encoders import encode_log
 from lpa_utils.data.fetch import fetch_log, info_table
 from lpa_utils.report.claims import claims_markdown
+from lpa_utils.report.papers import DATA_SIZES
 from lpa_utils.report.results import load_all
 from lpa_utils.report.tables import md_table
 from tools.bench import bench_markdown as bench_table
@@ -35,7 +38,6 @@ def datasets_markdown() -> str:
 def chapter_timing_markdown(profile: str, executed_dir: Path | None = None) -> str:
     """Wall time of each chapter in this build: papermill's duration of the executed notebook (the whole
     notebook), and the finish time from the chapter's results file."""
-    import nbformat
 
     docs = load_all(profile)
     rows = []
@@ -133,12 +135,6 @@ def scaling_markdown(profile: str, out_dir: Path) -> str:
 
 
 #: sizes of the papers' own data, for the expected-time table of the "How to reproduce" page
-PAPER_SIZES = {
-    "vocabulary": (200_000, "200,000 words per language (Dinu EN-IT and the VecMap sets, as the paper uses them)"),
-    "train_pairs": (5_000, "5,000 training pairs (Dinu's and VecMap's training dictionaries)"),
-    "snli_sentences": (2 * 570_152, "at most 1,140,304 sentences (the official SNLI's 570,152 pairs, 2 per pair)"),
-    "mnli_sentences": (2 * 412_349, "at most 824,698 sentences (MultiNLI's 412,349 labelled train + dev pairs)"),
-}
 
 
 def extrapolate_power_law(sizes, seconds, target: float) -> float:
@@ -184,7 +180,7 @@ def expected_times_markdown(profile: str) -> str:
             if g.empty:
                 continue
             big = g.loc[g["size"].idxmax()]
-            target, label = PAPER_SIZES[key]
+            target, label = DATA_SIZES[key]
             rows.append({"step": what, "largest size measured here": f"{int(big['size']):,} "
                          f"{big['size label']}", "time here (s)": float(big["seconds"]),
                          "the papers' size": label,
@@ -194,7 +190,7 @@ def expected_times_markdown(profile: str) -> str:
     if e is not None:
         for key, what in (("snli_sentences", "MiniLM encoding of the official SNLI (chapter 04)"),
                           ("mnli_sentences", "MiniLM encoding of MultiNLI (chapter 04, Figs. 4-5)")):
-            target, label = PAPER_SIZES[key]
+            target, label = DATA_SIZES[key]
             rows.append({"step": what, "largest size measured here": f"{e['texts']:,} sentences",
                          "time here (s)": float(e["seconds"]), "the papers' size": label,
                          "expected CPU time": _duration(target / float(e["texts_per_s"])), "threads": e["threads"]})
@@ -235,8 +231,6 @@ def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
 
 
 if __name__ == "__main__":  # pragma: no cover - manual preview
-    import sys
-
     prof = sys.argv[1] if len(sys.argv) > 1 else "full"
     for p in write_generated_pages(REPO_ROOT / "_build" / "preview", prof):
         print(p)

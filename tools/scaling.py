@@ -12,9 +12,11 @@ import argparse
 import time
 from typing import Callable
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from lpa_utils.align import SGDAligner
 from lpa_utils.config import resolve_profile
@@ -43,7 +45,6 @@ def _time(fn: Callable[[], object], repeat: int = 2) -> float:
 
 def run(profile: str = "full", seed: int = 0) -> pd.DataFrame:
     """Seconds per task and size (best of 2). Returns a long table: task, size, size_label, seconds."""
-    from tqdm.auto import tqdm
 
 
     S = SIZES[profile]
@@ -81,10 +82,6 @@ def run(profile: str = "full", seed: int = 0) -> pd.DataFrame:
 
 def plot(df: pd.DataFrame, path) -> None:
     """Log-log plot of seconds against size, one panel per task; saved to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
 
     set_style()

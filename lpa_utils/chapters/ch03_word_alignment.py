@@ -25,6 +25,7 @@ import torch
 from lpa_utils.align import Normalize, Pipeline, SGDAligner, ShigetoRidge, artetxe2016, artetxe2018, smith2017
 from lpa_utils.data import DictionarySplit, load_dictionary, load_embeddings, make_split
 from lpa_utils.maths.retrieval import evaluate_translation, translate, word_rows
+from lpa_utils.report.papers import TABLE1A, TABLE1A_SOURCE
 
 # ------------------------------------------------------------------------------------------------- pairs
 
@@ -185,16 +186,7 @@ def _split_with_test_file(d_train, d_test, se, te, n_train, n_val):
 # ---------------------------------------------------------------------------------------------- Table 1a
 #: The paper's Table 1a (P@1 in %), on its own data: Dinu et al. EN-IT and the VecMap EN-DE / EN-FI / EN-ES files.
 #: (The paper prints identical numbers for the Shigeto and Smith rows.)
-PAPER_TABLE1A: dict[str, dict[str, float]] = {
-    "Shigeto 2015 (T->S)": {"en-it": 41.53, "en-de": 43.07, "en-fi": 31.04, "en-es": 33.73},
-    "Artetxe 2016": {"en-it": 39.27, "en-de": 41.87, "en-fi": 30.62, "en-es": 31.40},
-    "Smith 2017 (IS)": {"en-it": 41.53, "en-de": 43.07, "en-fi": 31.04, "en-es": 33.73},
-    "Artetxe 2018 (NN)": {"en-it": 44.00, "en-de": 44.27, "en-fi": 32.94, "en-es": 36.53},
-    "Artetxe 2018 (IS)": {"en-it": 45.27, "en-de": 44.13, "en-fi": 32.94, "en-es": 36.60},
-    "MSE, SGD (NN)": {"en-it": 39.67, "en-de": 45.47, "en-fi": 29.42, "en-es": 35.3},
-    "LPA+MSE, SGD (CSLS)": {"en-it": 43.33, "en-de": 46.07, "en-fi": 33.50, "en-es": 35.13},
-}
-PAPER_REF = "LPL paper Table 1a, on its own data (Dinu EN-IT / VecMap EN-DE, EN-FI, EN-ES)"
+PAPER_TABLE1A, PAPER_REF = TABLE1A, TABLE1A_SOURCE  # the paper's figures live in lpa_utils.report.papers
 
 
 @dataclass

@@ -14,7 +14,6 @@ from lpa_utils.maths.neighbors import knn
 from lpa_utils.models.nli import (
     LABELS,
     MODELS,
-    PAPER_CLAIM,
     FitResult,
     NLIConfig,
     NLIData,
@@ -23,6 +22,7 @@ from lpa_utils.models.nli import (
     fit_nli,
     predict,
 )
+from lpa_utils.report.papers import NLI_GAIN as PAPER_CLAIM
 
 
 def fit_on_subset(data: NLIData, rows: np.ndarray, method: str, *, config: NLIConfig | None = None,

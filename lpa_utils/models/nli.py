@@ -64,10 +64,6 @@ LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 PAPER_DELTA: dict[str, float] = {"entailment": 100.0, "contradiction": 1.0, "neutral": -5.0}
 #: the three models of Figures 3-5 (names match ``lpa_utils.report.plotting.METHOD_COLORS``)
 MODELS: tuple[str, ...] = ("baseline", "MSE", "MSE+LPL")
-#: the paper's headline claim (abstract / section 1)
-PAPER_CLAIM = {"gain_pct_points": 8.9, "gain_relative_pct": 19.3, "at_size": 1000,
-               "ref": "abstract and section 1: 'up to 8.9% (19.3% relative) improvement ... with just 1000 samples'"}
-
 
 # --------------------------------------------------------------------------------------------------------------
 # configuration

@@ -1,10 +1,10 @@
 """The reproduction report: every claim, table and figure of both papers, with our figure and a verdict.
 
 The verdicts are not written here. Each chapter measures its claims and stores them in its results file as a
-table named ``claims`` (columns ``claim``, ``paper``, ``ours``, ``holds`` / ``verdict`` and optionally
-``artefact`` (e.g. "Fig. 3b", matched against :data:`ARTEFACTS`), ``model`` and ``note``), computed in the run from its own numbers. This module only lays them out: first an overview of the
-papers' artefacts (which chapter reproduces each one, on which data, with the chapter's verdicts), then each
-chapter's claims table in full.
+table named ``claims`` (columns ``artefact``: a key of :data:`lpa_utils.report.papers.ARTEFACTS` such as
+``"lpl.fig3b"``; ``claim``, ``paper``, ``ours``, ``verdict``; optionally ``model`` and ``note``), computed in the
+run from its own numbers. This module only lays them out: first an overview of the papers' artefacts (which
+chapter reproduces each one, on which data, with the chapter's verdicts), then each chapter's claims table.
 """
 from __future__ import annotations
 
@@ -12,56 +12,32 @@ from typing import Any
 
 import pandas as pd
 
+from lpa_utils.report.papers import ARTEFACTS, Artefact
 from lpa_utils.report.tables import md_table
 
-#: (paper, artefact, what the paper reports, chapter that measures it)
-ARTEFACTS: list[tuple[str, str, str, str]] = [
-    ("LPL", "Fig. 1", "with few pairs, MSE scatters a point's neighbours; MSE + LPL keeps the neighbourhood",
-     "01_manifolds"),
-    ("LPL", "eqs. 1, 2, 6", "LLE reconstruction weights (rows sum to one), learned in phase 1", "02_lle_weights"),
-    ("LPL", "Table 1a", "LPA + MSE (CSLS) P@1 43.33 / 46.07 / 33.50 / 35.13 on EN-IT / DE / FI / ES, above MSE "
-     "by SGD (39.67 / 45.47 / 29.42 / 35.3) and close to Artetxe 2018", "03_word_alignment"),
-    ("LPL", "Table 1b", "the transformation steps S0-S5 of Artetxe 2018 that the baselines compose",
-     "03_word_alignment"),
-    ("LPL", "Table 2", "neighbours of 'windows' in the aligned space mix English and Italian words",
-     "03_word_alignment"),
-    ("LPL", "'fewer pairs'", "LPL reduces the size of the supervised set needed for equal performance",
-     "03_word_alignment"),
-    ("LPL", "Fig. 3a", "alignment (MSE, MSE + LPL) raises SNLI accuracy over the baseline, by up to 8.9 points "
-     "(19.3% relative) with 1,000 samples; gains shrink as data grows", "04_nli_regularisation"),
-    ("LPL", "Fig. 3b", "MSE + LPL gives the lowest standard deviation over 3 runs", "04_nli_regularisation"),
-    ("LPL", "Table 3", "with alignment, a pair's nearest training pairs share its label (entailment)",
-     "04_nli_regularisation"),
-    ("LPL", "Figs. 4, 5", "the same gains on MultiNLI matched and mismatched", "04_nli_regularisation"),
-    ("AAE", "section 2", "a plain GAN collapses to (near-)constant outputs", "05_adversarial_autoencoder"),
-    ("AAE", "section 3, EN-IT", "the AAE's 10-best Italian words of 'computer', 'rain', 'comics', 'anime', "
-     "'France' hold translations or related words (places fail)", "05_adversarial_autoencoder"),
-    ("AAE", "section 3, EN-DE", "d = 40, T = 4: similar partial semantic similarity", "05_adversarial_autoencoder"),
-]
+
+def artefact_key(value: str, chapter: str) -> str:
+    """The :data:`ARTEFACTS` key a claims row names: the key itself, or (older results files) the label the paper
+    prints ("Fig. 3b") among the artefacts of ``chapter``. ``ValueError`` naming the chapter otherwise."""
+    if value in ARTEFACTS:
+        return value
+    for a in ARTEFACTS.values():
+        if a.chapter == chapter and a.label == value:
+            return a.key
+    raise ValueError(f"{chapter}: claims row names artefact {value!r}, which is no key of "
+                     f"lpa_utils.report.papers.ARTEFACTS ({sorted(ARTEFACTS)})")
 
 
-def _claims_table(doc: dict[str, Any]) -> pd.DataFrame:
+def _claims_table(doc: dict[str, Any], chapter: str) -> pd.DataFrame:
     rows = doc.get("tables", {}).get("claims", [])
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    if "verdict" not in df and "holds" in df:
-        df = df.rename(columns={"holds": "verdict"})
-    if "artefact" not in df and "claim" in df:
-        df.insert(0, "artefact", df["claim"].map(_infer_artefact))
+    if "artefact" not in df:
+        raise ValueError(f"{chapter}: the claims table has no 'artefact' column (a key of papers.ARTEFACTS)")
+    df = df.assign(artefact=[artefact_key(str(v), chapter) for v in df["artefact"]])
     keep = [c for c in ["artefact", "claim", "model", "paper", "ours", "verdict", "note"] if c in df]
     return df[keep]
-
-
-def _infer_artefact(claim: str) -> str:
-    """The artefact a chapter's claim refers to, for chapters whose claims table has no ``artefact`` column."""
-    c = str(claim).lower()
-    for key, artefact in (("fig. 3b", "Fig. 3b"), ("spread", "Fig. 3b"), ("std", "Fig. 3b"), ("purity", "Table 3"),
-                          ("table 3", "Table 3"), ("neighbour", "Table 3"), ("mnli", "Figs. 4, 5"),
-                          ("multinli", "Figs. 4, 5"), ("gain", "Fig. 3a"), ("beats", "Fig. 3a"), ("accuracy", "Fig. 3a")):
-        if key in c:
-            return artefact
-    return ""
 
 
 def _data_used(doc: dict[str, Any]) -> str:
@@ -76,34 +52,41 @@ def _verdict_summary(df: pd.DataFrame) -> str:
     return ", ".join(f"{n} {v}" for v, n in counts.items())
 
 
+def _label(art: Artefact) -> str:
+    return f"{'LPL' if art.key.startswith('lpl.') else 'AAE'} {art.label}"
+
+
 def claims_markdown(docs: dict[str, dict[str, Any]]) -> str:
     """Markdown of the report from the loaded results documents (``lpa_utils.report.load_all``)."""
 
     overview = []
-    for paper, artefact, says, chapter in ARTEFACTS:
+    for art in ARTEFACTS.values():
+        chapter = art.chapter
         doc = docs.get(chapter)
         if doc is None:
             status, data = "not run in this build", ""
         else:
-            table = _claims_table(doc)
+            table = _claims_table(doc, chapter)
             if "artefact" in table:
-                table = table[table["artefact"].astype(str) == artefact]
+                table = table[table["artefact"] == art.key]
             status, data = _verdict_summary(table), _data_used(doc)
-            if artefact == "Figs. 4, 5" and not doc.get("params", {}).get("mnli"):
+            if art.key == "lpl.fig4_5" and not doc.get("params", {}).get("mnli"):
                 status = ("not runnable here: MultiNLI ships in no registry package; rerun chapter 04 with "
                           "`-p mnli_path <folder>` where it can be downloaded")
-        overview.append({"artefact": f"{paper} {artefact}", "the paper reports": says,
+        overview.append({"artefact": _label(art), "the paper reports": art.reports,
                          "verdicts here": status, "chapter": chapter.split("_")[0], "our data": data})
     out = ["## Overview", "",
            "Each row names the chapter that measures the artefact; the verdict counts summarise that chapter's "
            "claims table below (computed in this build).", "", md_table(pd.DataFrame(overview))]
-    for chapter in dict.fromkeys(a[3] for a in ARTEFACTS):
+    for chapter in dict.fromkeys(a.chapter for a in ARTEFACTS.values()):
         out += ["", f"## {chapter}", ""]
         doc = docs.get(chapter)
         if doc is None:
             out.append("*This chapter has no results file in this build.*")
             continue
-        table = _claims_table(doc)
+        table = _claims_table(doc, chapter)
+        if not table.empty:
+            table = table.assign(artefact=[_label(ARTEFACTS[k]) for k in table["artefact"]])
         out.append(f"Profile `{doc.get('profile')}`, finished {doc.get('finished')} (UTC), "
                    f"wall time {doc.get('wall_time_s', 0):.0f} s.")
         out.append("")
