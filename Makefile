@@ -10,11 +10,11 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 PROFILE ?= full
 LAB_PORT ?= 8888
 
-.PHONY: venv data book book-smoke test unit nbval browser-deps lab bench clean help
+.PHONY: venv data book book-smoke test unit lint nbval browser-deps lab bench clean help
 
 help:
 	@echo "make book   - execute all chapters (profile=$(PROFILE)) and render _build/html"
-	@echo "make test   - unit tests + nbval (smoke profile) + headless-browser check of the rendered book"
+	@echo "make test   - ruff, unit tests + nbval (smoke profile) + headless-browser check of the rendered book"
 	@echo "make lab    - JupyterLab on 127.0.0.1 with the project's kernel"
 	@echo "make data   - fetch and prepare the offline default data (idempotent)"
 	@echo "make bench  - timing table of lpa_utils against reference implementations"
@@ -42,6 +42,10 @@ book-smoke: data
 browser-deps:
 	@$(BIN)/python -m tools.browser ensure
 
+lint: venv
+	$(BIN)/ruff check lpa_utils tools tests
+	$(BIN)/ruff format --check lpa_utils tools tests
+
 unit: data
 	$(BIN)/python -m pytest -q -m "not browser" tests
 
@@ -49,7 +53,7 @@ nbval: data
 	LPA_PROFILE=smoke $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env notebooks
 
-test: data browser-deps
+test: lint data browser-deps
 	$(BIN)/python -m pytest -q -m "not browser" tests
 	LPA_PROFILE=smoke $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env notebooks

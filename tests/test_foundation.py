@@ -91,7 +91,8 @@ def test_strip_keeps_only_checked_outputs(tmp_path):
     out = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     executed.cells = [nbformat.v4.new_markdown_cell("# t"),
                       nbformat.v4.new_code_cell("print(1)", outputs=out, execution_count=1),
-                      nbformat.v4.new_code_cell("print(2)", outputs=[nbformat.v4.new_output("stream", name="stdout", text="2\n")],
+                      nbformat.v4.new_code_cell("print(2)", outputs=[
+                          nbformat.v4.new_output("stream", name="stdout", text="2\n")],
                                                 execution_count=2)]
     book.strip(src, executed)
     got = nbformat.read(src, as_version=4)

@@ -1,4 +1,5 @@
-"""lpa_utils.maths.neighbors.knn against scikit-learn (NearestNeighbors brute force and KDTree) and hand-worked cases."""
+"""lpa_utils.maths.neighbors.knn against scikit-learn (NearestNeighbors brute force and KDTree) and hand-worked
+cases."""
 import numpy as np
 import pytest
 import torch

@@ -67,7 +67,8 @@ def _fmt(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m else f"{seconds:.1f}s"
 
 
-def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | None = None, log_output: bool = False) -> float:
+def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | None = None,
+                    log_output: bool = False) -> float:
     """Execute ``nb`` with papermill into ``out`` (cwd = the notebooks folder); returns the wall time in s.
 
     Raises :class:`ChapterFailed` naming the notebook, the failing cell and the error.

@@ -103,11 +103,13 @@ class PageReport:
 _PAGE_JS = r"""
 () => {
   const maths = Array.from(document.querySelectorAll('div.math, span.math'));
-  const raw = maths.filter(m => { const t = (m.innerText || '').trim(); return t.startsWith('\\[') || t.startsWith('\\(') || t.startsWith('$$'); });
+  const raw = maths.filter(m => { const t = (m.innerText || '').trim();
+    return t.startsWith('\\[') || t.startsWith('\\(') || t.startsWith('$$'); });
   const imgs = Array.from(document.images);
   const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
   const sheets = Array.from(document.styleSheets).map(s => s.href || '');
-  const themed = sheets.some(h => h.includes('sphinx-book-theme') || h.includes('pydata-sphinx-theme') || h.includes('styles/theme'));
+  const themed = sheets.some(h => h.includes('sphinx-book-theme') || h.includes('pydata-sphinx-theme')
+    || h.includes('styles/theme'));
   const ff = getComputedStyle(document.body).fontFamily || '';
   const prev = document.querySelector('a.left-prev');
   const next = document.querySelector('a.right-next');
@@ -153,7 +155,8 @@ def walk(html_dir: str | Path, pages: list[str] | None = None, screenshot_dir: s
                 page.goto(base + rel, wait_until="networkidle", timeout=timeout_ms)
                 try:
                     page.wait_for_function(_MATHJAX_DONE_JS, timeout=timeout_ms)
-                    page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
+                    page.evaluate("async () => { if (window.MathJax && MathJax.startup) "
+                                  "await MathJax.startup.promise; }")
                 except Exception:  # noqa: BLE001 - reported below as raw math
                     pass
                 info = page.evaluate(_PAGE_JS)

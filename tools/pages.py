@@ -110,7 +110,8 @@ def data_cost_markdown() -> str:
     if e is not None:
         lines.append(f"Chapter 04 encodes its sentences once into the cache: the largest encoding recorded, "
                      f"**{e['texts']:,} new sentences** with `{e['encoder']}`, took **{e['seconds']:,.0f} s** "
-                     f"({e['texts_per_s']:,.0f} sentences/s on {e['device']}, {e['threads']} threads; {e['finished']}).")
+                     f"({e['texts_per_s']:,.0f} sentences/s on {e['device']}, {e['threads']} threads; "
+                     f"{e['finished']}).")
     if enc:
         lines.append("")
         lines.append(md_table(pd.DataFrame(enc[-8:]), floatfmt=".1f"))

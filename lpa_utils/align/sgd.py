@@ -61,8 +61,10 @@ class SGDAligner(_LinearSource):
     (semi-)orthogonal matrix drawn with ``seed`` (``init="orthogonal"``; with L_ortho, a start on the wrong side of
     det W = 0 has to cross the barrier of L_ortho), or at such a matrix scaled by 0.01 (``init="small"``; L_ortho
     then inflates the random start). On a planted rotation only the zero start recovers the map for every seed,
-    so it is the default; the seed then sets the order of the mini-batches. Every ``val_every`` epochs the validation pairs (if given) are scored
-    by P@1 (nearest neighbour by cosine over all rows of Y, any gold translation counts); the weights of the best epoch (highest P@1, ties to the
+    so it is the default; the seed then sets the order of the mini-batches. Every ``val_every`` epochs the
+    validation pairs (if given) are scored
+    by P@1 (nearest neighbour by cosine over all rows of Y, any gold translation counts); the weights of the best
+    epoch (highest P@1, ties to the
     lower validation MSE) are kept, and training stops after ``patience`` epochs without improvement. Without
     validation pairs the last epoch is kept. ``history_`` holds one dict per epoch.
 

@@ -1,11 +1,28 @@
-"""Chapter 05: the plain GAN and the adversarial autoencoder of Barone (2016) on a synthetic isomorphic pair and
-on real language pairs; 10-best lists and the comparison of maps."""
+"""Chapter 05 (Barone 2016): the plain GAN and the adversarial autoencoder on a synthetic isomorphic pair and on
+real language pairs; 10-best lists, the comparison of maps, the chapter's records, findings and claims.
+
+The notebook ``notebooks/05_adversarial_autoencoder.ipynb`` calls these functions; they do the work:
+
+- :func:`settings` turns the profile (and the papermill overrides) into the run's sizes (:class:`Settings`);
+- :func:`load_pairs` / :func:`load_pair` load EN-IT, EN-FR and EN-DE (:class:`LanguagePair`), :func:`data_table`
+  shows them;
+- :func:`train_gans` (sec. 2), :func:`train_aaes` (sec. 2, Fig. 2, sec. 3) and :func:`train_synthetic` fit the
+  models of :mod:`lpa_utils.models.adversarial`; :func:`collapse_table`, :func:`discriminator_table` and
+  :func:`synthetic_table` summarise them, :func:`plot_collapse` and :func:`plot_training` draw them;
+- :func:`ten_best_lists` (sec. 3), :func:`side_by_side`, :func:`gold_hits`: the 10-best lists and their
+  dictionary translations against what random lists would hold;
+- :func:`compare_maps` / :func:`compare_all`, :func:`precision_table`, :func:`plot_precision`: P@1 and P@10 of the
+  AAE against a random orthogonal map, MUSE-style refinement and supervised Procrustes (beyond the paper);
+- :func:`record_results`, :func:`findings` and :func:`claims`: the results file, the numbers glued into the
+  prose and the claims table (artefact keys of :data:`lpa_utils.report.papers.ARTEFACTS`).
+"""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -17,13 +34,17 @@ from lpa_utils.checks import as_matrix
 from lpa_utils.data import Embeddings, load_dictionary, load_embeddings, make_split
 from lpa_utils.maths.retrieval import evaluate_translation, translate
 from lpa_utils.models.adversarial import (
+    AAEConfig,
     AdversarialAutoencoder,
+    PlainGAN,
     alphabetic_rows,
     pca_reduce,
     random_orthogonal,
     wordfreq_counts,
     zipf_counts,
 )
+from lpa_utils.report import plotting
+from lpa_utils.report.results import Results
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -180,7 +201,7 @@ def frequent_words(pair: LanguagePair, n: int = 20, skip: int = 100) -> list[str
     return words[words.isin(translatable)].head(n).tolist()
 
 
-def compare_maps(pair: LanguagePair, aae: "AdversarialAutoencoder", seed: int = 0, methods: Sequence[str] = ("nn", "csls"),
+def compare_maps(pair: LanguagePair, aae: AdversarialAutoencoder, seed: int = 0, methods: Sequence[str] = ("nn", "csls"),
                  ks: Sequence[int] = (1, 10), refine_iters: int = 5, refine_words: int = 5000):
     """P@k on ``pair.split.test`` of: a random orthogonal map, the AAE, the AAE refined MUSE-style
     (:func:`procrustes_refine` from its mutual nearest neighbours among the ``refine_words`` most frequent words),

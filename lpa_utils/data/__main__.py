@@ -4,6 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+import pandas as pd
+
+from lpa_utils.data import sources as S
+from lpa_utils.data.fetch import fetch, info_table, prune
+
 from .errors import DataError, DataUnavailableError
 
 
@@ -18,10 +23,7 @@ def main(argv=None) -> int:
     pr.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
 
-    import pandas as pd
 
-    from . import sources as S
-    from .fetch import fetch, info_table, prune
 
     if args.cmd == "info":
         t = info_table()

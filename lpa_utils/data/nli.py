@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lpa_utils.data.registry import get
+
 from . import sources as S
 from .errors import DataError
 from .formats import LABEL_ID, NLI_LABELS, read_nli_jsonl  # noqa: F401  (re-exported)
@@ -71,7 +73,6 @@ def build_mnli(ds, files, out: Path) -> dict:
 
 
 def _load(name: str, keys: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    from .registry import get
 
     folder = get(name).prepare()
     return {k: pd.read_parquet(folder / f"{k}.parquet") for k in keys}
@@ -81,7 +82,8 @@ def load_snli(source: str | os.PathLike = "package") -> dict[str, pd.DataFrame]:
     """SNLI as ``{"train", "dev", "test"}`` DataFrames (``premise, hypothesis, label, label_id``).
 
     ``source="package"`` (default, offline): 100k train pairs minus a dev split of ~5,000 pairs (whole
-    premises, carved with seed 0), and the official test set. ``"official"``: the official zip (needs the network once). A folder path:
+    premises, carved with seed 0), and the official test set. ``"official"``: the official zip (needs the network
+    once). A folder path:
     the official ``snli_1.0_{train,dev,test}.jsonl`` files in it.
     """
     if source == "package":

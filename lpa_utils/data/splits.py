@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
     """Split dictionary ``d`` (``["src", "tgt"]``) MUSE-style over ``src_emb`` / ``tgt_emb`` (see module doc).
 
     ``test_pool``: draw the test words among the ``test_pool`` most frequent covered source words
-    (default 5,000, like MUSE, whose test words rank 5,000-6,500; ``None``: among all of them). Raises :class:`DataError` if no pair has both words in the vocabularies, or if there are fewer
+    (default 5,000, like MUSE, whose test words rank 5,000-6,500; ``None``: among all of them). Raises
+    :class:`DataError` if no pair has both words in the vocabularies, or if there are fewer
     covered source words than ``n_test`` + 1.
     """
     if not {"src", "tgt"} <= set(d.columns):
@@ -92,7 +94,6 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
     strip = lambda df: df[["src", "tgt"]].reset_index(drop=True)  # noqa: E731
     train, val, test, rest = strip(train), strip(val), strip(test), strip(rest)
     if len(train) < n_train or len(val) < n_val:
-        import warnings
 
         warnings.warn(f"make_split: asked for {n_train} train / {n_val} val pairs, got {len(train)} / {len(val)} "
                       f"({len(words)} covered source words, {len(cov)} covered pairs)", UserWarning, stacklevel=2)

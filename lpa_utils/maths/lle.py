@@ -1,10 +1,11 @@
 """Locally linear embedding (Roweis & Saul 2000) as used by the LPL paper: reconstruction weights and embedding.
 
-Equation numbers refer to the LPL paper (/work/shared/papers/lpl-locality-preserving-loss.txt):
+Equation numbers refer to the LPL paper [ganesan2020lpl] (book/references.bib):
 
 - eq. 1 / eq. 6: ``L_i = || x_i - sum_{j in N(i)} W_ij x_j ||^2`` with ``sum_j W_ij = 1``. Because the weights sum
   to one, ``x_i - sum_j W_ij x_j = sum_j W_ij (x_i - x_j)``, so ``L_i = w_i^T G_i w_i`` with the local Gram matrix
-  ``G_i[a, b] = (x_i - x_a) . (x_i - x_b)`` (k, k). The constrained minimiser is ``w_i = G_i^{-1} 1 / (1^T G_i^{-1} 1)``.
+  ``G_i[a, b] = (x_i - x_a) . (x_i - x_b)`` (k, k). The constrained minimiser is ``w_i = G_i^{-1} 1 / (1^T G_i^{-1}
+  1)``.
   ``G_i`` is singular when k > d (or for degenerate neighbourhoods), so, exactly as scikit-learn's
   ``barycenter_weights``, it is regularised: ``G_i + R_i I`` with ``R_i = reg * trace(G_i)`` (``reg`` if the trace
   is 0). :func:`lle_weights` solves all n systems at once (batched ``torch.linalg.solve``).

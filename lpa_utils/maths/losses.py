@@ -1,4 +1,4 @@
-"""The alignment losses of the LPL paper (equation numbers from /work/shared/papers/lpl-locality-preserving-loss.txt).
+"""The alignment losses of the LPL paper (equation numbers from [ganesan2020lpl], book/references.bib).
 
 - :func:`mse_loss` eq. 4: ``||f(m^s_i) - m^t_i||^2`` over the pairs of the training dictionary.
 - :func:`lpl_loss` eq. 5: ``||m^t_i - sum_j W_ij f(m^s_j)||^2``: the target of a pair is reconstructed from the
@@ -148,7 +148,8 @@ def nli_alignment_loss(per_sample_align, labels, delta, gamma: float = 1.0, floo
     if a.ndim != 1:
         raise ValueError(f"nli_alignment_loss: per_sample_align must be (n,), got {tuple(a.shape)}")
     if labels.shape != a.shape:
-        raise ValueError(f"nli_alignment_loss: labels {tuple(labels.shape)} must match per_sample_align {tuple(a.shape)}")
+        raise ValueError(f"nli_alignment_loss: labels {tuple(labels.shape)} must match per_sample_align "
+                         f"{tuple(a.shape)}")
     if labels.is_floating_point():
         raise TypeError("nli_alignment_loss: labels must be integers (label ids)")
     if delta.ndim != 1:
@@ -160,6 +161,7 @@ def nli_alignment_loss(per_sample_align, labels, delta, gamma: float = 1.0, floo
     term = delta[labels] * a
     if floor is not None:
         if floor > 0:
-            raise ValueError(f"nli_alignment_loss: floor must be <= 0 (a lower bound for divergence terms), got {floor}")
+            raise ValueError("nli_alignment_loss: floor must be <= 0 (a lower bound for divergence terms), "
+                             f"got {floor}")
         term = torch.clamp(term, min=float(floor))
     return gamma * _reduce(term, reduction, "nli_alignment_loss")

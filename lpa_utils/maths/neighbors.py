@@ -39,7 +39,8 @@ def _brute(Q: torch.Tensor, R: torch.Tensor, kk: int, self_offset: int | None, b
            progress: bool):
     """Exact euclidean kNN of rows of Q among rows of R, in blocks of queries.
 
-    Candidates are found with the fast expansion ``|r|^2 - 2 q.r`` (+ the row constant ``|q|^2``) in float32 (a few extra candidates
+    Candidates are found with the fast expansion ``|r|^2 - 2 q.r`` (+ the row constant ``|q|^2``) in float32 (a few
+    extra candidates
     guard against its rounding), then their distances are recomputed exactly as ``|q - r|`` in float64 and
     re-sorted, so distances and order match a float64 reference.
     """

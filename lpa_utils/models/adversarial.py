@@ -1,7 +1,7 @@
 """Barone (2016): cross-lingual word-embedding maps without parallel data, by adversarial training.
 
 Paper: A. V. M. Barone, "Towards cross-lingual distributed representations without parallel text trained with
-adversarial autoencoders", RepL4NLP 2016 (``/work/shared/papers/aae-barone-2016.txt``). Released code (Theano):
+adversarial autoencoders", RepL4NLP 2016 [barone2016towards]. Released code (Theano):
 github.com/Avmb/clweadv, read for the details the paper leaves out (marked "released code" below).
 
 What is here

@@ -14,7 +14,8 @@ Three training objectives share that architecture (same initialisation, same bat
 with ``L^i_mse = ||f(p_i) - h_i||^2`` (eq. 4) and ``L^i_lpl = ||h_i - sum_j W_ij f(p_j)||^2`` (eq. 5), where
 ``p_j`` are the k nearest neighbours of premise ``p_i`` among the premises of the training split (Euclidean;
 the paper's KD-tree or the exact brute-force search, which finds the same neighbours) and ``W`` are the LLE
-weights of eq. 6, computed once and frozen (phase 1 of section 3.3.1). ``delta`` is per label (paper: entailment 100, contradiction 1, neutral -5); a negative delta
+weights of eq. 6, computed once and frozen (phase 1 of section 3.3.1). ``delta`` is per label (paper: entailment
+100, contradiction 1, neutral -5); a negative delta
 pushes the pair apart (divergence), and the paper's "threshold" on that term is the ``floor`` argument of
 ``lpa_utils.maths.losses.nli_alignment_loss``.
 
@@ -80,7 +81,8 @@ class NLIConfig:
     Loss (eq. 8): ``gamma``, per-label ``delta`` (dict label -> scalar), ``floor`` (the divergence threshold
     passed to ``lpa_utils.maths.losses.nli_alignment_loss``: each pair's term ``delta_{y_i} a_i`` is clamped below at
     ``floor`` <= 0, so with delta_neutral = -5 and floor = -5 a neutral pair is pushed apart only until its
-    ``a_i`` reaches 1, i.e. ``||f(p) - h||^2 = 1`` for unit-norm MiniLM vectors), ``beta`` (weight of LPL beside MSE; eq. 8 uses 1),
+    ``a_i`` reaches 1, i.e. ``||f(p) - h||^2 = 1`` for unit-norm MiniLM vectors), ``beta`` (weight of LPL beside
+    MSE; eq. 8 uses 1),
     ``k`` neighbours per premise and ``lle_reg`` for the LLE weights (eq. 6).
 
     Training: Adam with ``lr`` and ``weight_decay``, mini-batches of ``batch_size``. Training runs in rounds of

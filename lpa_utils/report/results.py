@@ -146,7 +146,8 @@ class Results:
     def add_table(self, name: str, table: Any) -> None:
         """Store a table (a pandas DataFrame or a list of dicts), e.g. neighbour lists or 10-best lists."""
         if hasattr(table, "to_dict"):
-            rows = table.reset_index().to_dict(orient="records") if _has_named_index(table) else table.to_dict(orient="records")
+            frame = table.reset_index() if _has_named_index(table) else table
+            rows = frame.to_dict(orient="records")
         else:
             rows = list(table)
         self.tables[name] = _clean(rows)
