@@ -10,6 +10,9 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
+import torch
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ("full", "smoke")
 
@@ -34,7 +37,6 @@ def resolve_profile(profile: str | None = None) -> str:
 
 def resolve_device(device: str | None = None):
     """``"cpu"``, ``"cuda"``, ``"cuda:1"`` ... or ``None``/``"auto"`` (CUDA when available) -> ``torch.device``."""
-    import torch
 
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -46,7 +48,6 @@ def resolve_device(device: str | None = None):
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) so that a rerun on the CPU gives the same numbers."""
-    import numpy as np
     import torch
 
     random.seed(seed)
@@ -58,7 +59,6 @@ def seed_everything(seed: int) -> None:
 
 def torch_generator(seed: int, device=None):
     """A seeded ``torch.Generator`` (on ``device``) for code that must not touch the global RNG."""
-    import torch
 
     g = torch.Generator(device=device if device is not None else "cpu")
     g.manual_seed(int(seed))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -28,15 +31,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if not tmp.exists():
             raise FileNotFoundError(f"the writer did not create {tmp} (for {path})")
         if path.is_dir() and tmp.is_dir():
-            import shutil
-
             shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             if tmp.is_dir():
-                import shutil
-
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink()
@@ -80,7 +79,6 @@ def read_json_log(path: str | os.PathLike) -> list[dict]:
 
 
 def _jsonable(obj: Any) -> Any:
-    import numpy as np
 
     if isinstance(obj, np.generic):
         return obj.item()

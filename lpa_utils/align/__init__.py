@@ -23,9 +23,9 @@ from lpa_utils.align.linear import (
                                     artetxe2018,
                                     smith2017,
 )
-from lpa_utils.align.refine import mutual_nn_pairs, procrustes_refine
+from lpa_utils.align.refine import SelfLearning, mutual_nn_pairs, procrustes_refine
 from lpa_utils.align.sgd import SGDAligner, lle_neighbourhoods
 
 __all__ = ["Aligner", "LeastSquares", "Procrustes", "ShigetoRidge", "Normalize", "Whiten", "ReWeight", "DeWhiten",
            "DimReduce", "Pipeline", "artetxe2016", "smith2017", "artetxe2018", "SGDAligner", "lle_neighbourhoods",
-           "mutual_nn_pairs", "procrustes_refine"]
+           "mutual_nn_pairs", "procrustes_refine", "SelfLearning"]

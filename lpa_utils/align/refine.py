@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lpa_utils.align.linear import Procrustes
-from lpa_utils.checks import as_matrix
+from lpa_utils.align.linear import Aligner, Procrustes
+from lpa_utils.checks import as_matrix, as_pairs, device_of, positive_int
 from lpa_utils.maths.retrieval import translate
 
 
@@ -51,3 +51,57 @@ def procrustes_refine(X_std, Y_std, mapped, n_iter: int = 5, n_src: int = 15000,
     return cur, hist
 
 
+
+
+class SelfLearning(Aligner):
+    """A supervised start, then iterative self-learning refinement (Artetxe et al. 2017; MUSE's ``--n_refinement``).
+
+    ``fit(X (n, ds), Y (m, dt), pairs (p, 2))``: fit ``base`` (default :class:`Procrustes`) on the seed pairs; then
+    ``n_iter`` times: map the source vocabulary with the current map, take the mutual nearest neighbours (``method``,
+    CSLS by default) among the ``n_words`` most frequent words of each side (:func:`mutual_nn_pairs`), add the seed
+    pairs, and fit orthogonal Procrustes on that dictionary. ``history_`` lists the dictionary size per iteration.
+    The map is ``transform(X) = X W_`` (W_: (ds, dt)) and the target side is the identity.
+    """
+
+    def __init__(self, base: Aligner | None = None, n_iter: int = 5, n_words: int = 15_000, method: str = "csls",
+                 k: int = 10, device=None):
+        self.base = base
+        self.n_iter = positive_int(n_iter, "SelfLearning: n_iter", minimum=0)
+        self.n_words = positive_int(n_words, "SelfLearning: n_words")
+        self.method, self.k, self.device = method, int(k), device
+
+    def fit(self, X, Y, pairs, val_pairs=None, context=None):
+        dev = device_of(self.device)
+        self.device_ = dev
+        Xt = as_matrix(X, "SelfLearning.fit: X", dev)
+        Yt = as_matrix(Y, "SelfLearning.fit: Y", dev)
+        seed = as_pairs(pairs, Xt.shape[0], Yt.shape[0], "SelfLearning.fit: pairs", dev).cpu().numpy()
+        start = self.base if self.base is not None else Procrustes(device=dev)
+        start.fit(Xt, Yt, seed, val_pairs=val_pairs)
+        mapped, target = start.transform(Xt), start.transform_target(Yt)
+        self.history_ = [{"iteration": 0, "pairs": int(len(seed))}]
+        W = getattr(start, "W_", None)
+        for it in range(1, self.n_iter + 1):
+            found = mutual_nn_pairs(mapped, target, self.n_words, self.n_words, method=self.method, k=self.k)
+            dictionary = np.unique(np.concatenate([seed, found]), axis=0)
+            orth = Procrustes(device=dev).fit(Xt, Yt, dictionary)
+            W, mapped, target = orth.W_, orth.transform(Xt), Yt
+            self.history_.append({"iteration": it, "pairs": int(len(dictionary)), "found": int(len(found))})
+        if W is None:
+            raise ValueError("SelfLearning: a base aligner without a linear map W_ needs n_iter >= 1")
+        self.W_, self.dim_in_, self.dim_target_ = W, Xt.shape[1], Yt.shape[1]
+        self._start = start if self.n_iter == 0 else None
+        return self
+
+    def transform(self, X) -> torch.Tensor:
+        """X: (n, ds) -> X W: (n, dt)."""
+        self._check_fitted()
+        if self._start is not None:
+            return self._start.transform(X)
+        return as_matrix(X, "SelfLearning.transform: X", self.device_) @ self.W_
+
+    def transform_target(self, Y) -> torch.Tensor:
+        self._check_fitted()
+        if self._start is not None:
+            return self._start.transform_target(Y)
+        return as_matrix(Y, "SelfLearning.transform_target: Y", self.device_)
