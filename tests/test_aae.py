@@ -1,6 +1,8 @@
-"""Tests of lpa_utils.models.adversarial (Barone 2016) against hand computations, closed forms, NumPy/SciPy/scikit-learn."""
+"""Tests of lpa_utils.models.adversarial (Barone 2016) against hand computations, closed forms,
+NumPy/SciPy/scikit-learn."""
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from lpa_utils.align import refine as R
 from lpa_utils.chapters import ch05_adversarial as C5
 from lpa_utils.models import adversarial as A
+from lpa_utils.report import papers as PAPERS
 
 
 def _np(t):
@@ -394,3 +397,137 @@ def test_load_pair_and_compare_maps_on_bible():
     p10 = table.set_index("map")["p@10"]
     assert p10["supervised Procrustes"] > p10["random orthogonal"] + 0.03
     assert (table["n_queries"] == 200).all() and len(extra["refinement"]) == 1
+
+
+# ------------------------------------------------------------------------------- chapter 05's own functions
+def _history(cos, nn, acc=0.9):
+    steps = np.arange(1, len(cos) + 1) * 10
+    return pd.DataFrame({"step": steps, "mean_pairwise_cos": cos, "distinct_nn": nn, "disc_acc": acc,
+                         "monitor_acc": acc, "recon": 0.1, "adv": 0.7, "cos": 0.9})
+
+
+def _runs():
+    return {"GAN, mlp generator": _history([0.5, 0.95, 0.9], [40, 3, 5]),
+            "GAN, linear generator": _history([0.05, 0.1, 0.08], [250, 240, 245]),
+            "AAE": _history([0.02, 0.03, 0.02], [260, 255, 258])}
+
+
+def _prec(aae_p1=0.0):
+    rows = []
+    for pair in ("EN-IT", "EN-FR", "EN-DE"):
+        for m, p1 in zip(C5.MAP_ORDER, (0.0, aae_p1, 0.01, 0.2)):
+            rows.append({"pair": pair, "map": m, "retrieval": "nn", "p@1": p1, "p@10": 2 * p1, "n_queries": 100})
+    return pd.DataFrame(rows)
+
+
+def _hits(freq_gold=(0, 1, 5)):
+    idx = pd.MultiIndex.from_product([["EN-DE", "EN-FR", "EN-IT"], ["20 frequent", "paper words"]],
+                                     names=["pair", "list"])
+    gold = [freq_gold[0], 0, freq_gold[1], 1, freq_gold[2], 0]
+    return pd.DataFrame({"queries": [20, 1] * 3, "gold_in_10best": gold, "queries_with_gold_at_1": [0] * 6,
+                         "expected_gold_if_random": [0.5, 0.01] * 3}, index=idx)
+
+
+def test_settings_profiles_and_overrides():
+    full, smoke = C5.settings("full"), C5.settings("smoke")
+    assert (full.steps, full.n_probe, full.retrieval, full.en_de) == (3000, 1000, ("nn", "csls"), C5.EN_DE_FULL)
+    assert (smoke.steps, smoke.n_probe, smoke.retrieval, smoke.en_de) == (40, 300, ("nn",), C5.EN_DE_SMOKE)
+    o = C5.settings("smoke", steps=7, max_en_words=500, en_de=["a", "b"])
+    assert (o.steps, o.max_en, o.en_de, o.gan_steps) == (7, 500, ("a", "b"), 40)
+    g = full.glue_values()
+    assert g["refine_words"] == 5000 and g["retrieval"] == "nn and csls"
+    assert all(isinstance(v, (int, str)) for v in g.values())
+
+
+def test_collapse_table_rows_and_reference():
+    t = C5.collapse_table(_runs(), reference=0.02)
+    assert list(t.index) == [*C5.GAN_RUNS, "AAE", "Italian vectors (reference)"]
+    assert t.loc["GAN, mlp generator", "max mean pairwise cos"] == 0.95
+    assert t.loc["GAN, mlp generator", "final mean pairwise cos"] == 0.9
+    assert t.loc["GAN, mlp generator", "min distinct NN"] == 3 and t.loc["AAE", "final distinct NN"] == 258
+    ref = t.loc["Italian vectors (reference)"]
+    assert ref["final mean pairwise cos"] == ref["max mean pairwise cos"] == 0.02 and ref.iloc[2:].isna().all()
+
+
+def test_claims_artefacts_and_verdict_rules():
+    cfg = C5.settings("smoke")
+    collapse = C5.collapse_table(_runs(), reference=0.02)
+    c = C5.claims(cfg, collapse, _hits(freq_gold=(0, 1, 5)), _prec())
+    assert c["artefact"].tolist() == ["aae.gan", "aae.en_de", "aae.beyond_en_fr", "aae.en_it"]
+    assert set(c["artefact"]) <= set(PAPERS.ARTEFACTS)
+    v = c.set_index("artefact")["verdict"]
+    # GAN: max cosine 0.95 > 0.02 + 0.5; lists: 0 <= 0.5 "no", 1 > 0.5 "partly", 5 >= max(2, 1.5) "yes"
+    assert v.to_dict() == {"aae.gan": "yes", "aae.en_de": "no", "aae.beyond_en_fr": "partly", "aae.en_it": "yes"}
+    assert "min 3 distinct nearest words of 300" in c.loc[0, "ours"]
+    # a GAN that stays spread out does not collapse
+    runs = _runs()
+    runs["GAN, mlp generator"] = _history([0.1, 0.2, 0.1], [200, 150, 180])
+    c2 = C5.claims(cfg, C5.collapse_table(runs, 0.02), _hits(), _prec())
+    assert c2.loc[0, "verdict"] == "no"
+
+
+def test_findings_values_are_plain_and_follow_the_rules():
+    cfg = C5.settings("smoke")
+    collapse = C5.collapse_table(_runs(), reference=0.02)
+    disc = pd.DataFrame({"training disc. acc (last 100 steps)": [0.9, 0.8, 0.95],
+                         "monitor disc. acc (last 100 steps)": [0.92, 0.85, 0.96],
+                         "train_disc acc, held-out uniform sample": [0.6, 0.55, 0.7],
+                         "monitor_disc acc, held-out uniform sample": [0.9, 0.85, 0.9]},
+                        index=pd.Index(["EN-IT", "EN-FR", "EN-DE"], name="pair"))
+    syn = pd.DataFrame({"p@1": [0.99, 0.2], "p@10": [1.0, 0.4], "training disc. acc (end)": [0.5, 0.9],
+                        "monitor disc. acc (end)": [0.5, 0.9]}, index=["true map", "random orthogonal"])
+    f = C5.findings(cfg, collapse, disc, syn, _hits(), _prec(aae_p1=0.05))
+    assert all(type(v) in (int, float, str) for v in f.values())
+    assert f["gan_mlp_verdict"] == "collapses" and f["aae_verdict"] == "does not collapse"
+    assert f["gan_mlp_min_nn"] == 3 and f["ref_cos"] == 0.02
+    assert f["disc_acc_en_fr"] == 0.8 and f["held_monitor_en_de"] == 0.9
+    assert f["disc_sentence"].startswith("Both stay") and f["held_out_sentence"].startswith("The training")
+    assert f["syn_true_verdict"] == "keeps it" and f["syn_random_verdict"] == "it does not find the map"
+    assert f["p1_en_it_aae"] == 0.05 and f["p10_en_de_supervised"] == 0.4
+    assert f["at_chance_sentence"] == "The AAE is above a random orthogonal map on every pair."
+    assert f["freq_gold_en_it"] == 5 and f["paper_gold_en_fr"] == 1
+    # gold 0+1+5 + 1 = 7 <= 2 * (1.5 + 0.03) + 1 = 4.06 is false: the lists hold more than random ones
+    assert f["lists_claim_sentence"].startswith("is partly reproduced")
+    f0 = C5.findings(cfg, collapse, disc, syn, _hits(freq_gold=(0, 0, 0)), _prec(aae_p1=0.0))
+    assert f0["at_chance_sentence"].endswith("EN-IT, EN-FR, EN-DE.")
+    assert f0["lists_claim_sentence"].startswith("is not reproduced")
+
+
+def test_gold_hits_against_hand_count():
+    """Expected gold of random lists: 10 x (query's translations in the vocabulary) / |vocabulary|."""
+    d = pd.DataFrame({"src": ["a", "a", "a", "b"], "tgt": ["x", "y", "zz", "y"]})   # "zz" not in the vocabulary
+    tgt = type("V", (), {"index": pd.Index(["x", "y", "w", "v", "u"]), "__len__": lambda self: 5})()
+    pair = type("P", (), {"dictionary": d, "tgt": tgt})()
+    long = pd.DataFrame({"pair": "EN-XX", "list": "20 frequent", "src": ["a", "a", "b", "b"],
+                         "rank": [1, 2, 1, 2], "tgt": ["x", "w", "v", "y"], "gold": [True, False, False, True]})
+    h = C5.gold_hits(long, {"EN-XX": pair}).loc[("EN-XX", "20 frequent")]
+    assert h["queries"] == 2 and h["gold_in_10best"] == 2 and h["queries_with_gold_at_1"] == 1
+    assert h["expected_gold_if_random"] == pytest.approx(10 * 2 / 5 + 10 * 1 / 5)
+
+
+def test_side_by_side_and_long_lists():
+    wide = pd.DataFrame({"ten_best": ["*pioggia*, neve"]}, index=pd.Index(["rain"], name="src"))
+    long = pd.DataFrame({"src": ["rain"], "rank": [1], "tgt": ["pioggia"], "cosine": [0.5], "gold": [True],
+                         "pair": "EN-IT"})
+    lists = C5.TenBestLists({"EN-IT": C5.Lists(long, wide)}, {"EN-IT": C5.Lists(long.assign(src="day"), wide)})
+    side = C5.side_by_side(PAPERS.AAE_TEN_BEST, lists)
+    assert list(side.columns) == [C5.PAPER_COLUMN, "ours, EN-IT"] and list(side.index) == list(PAPERS.AAE_TEN_BEST)
+    assert side.loc["rain", "ours, EN-IT"] == "*pioggia*, neve"
+    assert side.loc["france", "ours, EN-IT"] == "(not in vocabulary)"
+    assert side.loc["rain", C5.PAPER_COLUMN] == PAPERS.AAE_TEN_BEST["rain"]
+    al = lists.long()
+    assert al["list"].tolist() == ["paper words", "20 frequent"] and al["src"].tolist() == ["rain", "day"]
+
+
+def test_figures_are_returned_not_shown():
+    fig = C5.plot_collapse(_runs(), 0.02, n_probe=300)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4          # three runs and the reference line
+    assert fig.axes[1].get_yscale() == "log"
+    aae = type("M", (), {"history_": _history([0.1, 0.1], [5, 5]), "config": A.AAEConfig(depth=4)})()
+    fig2 = C5.plot_training({"EN-DE": aae})
+    assert len(fig2.axes) == 2 and fig2.axes[0].get_title() == "EN-DE (T = 4)"
+    fig3 = C5.plot_precision(_prec())
+    assert len(fig3.axes) == 2 and len(fig3.axes[0].patches) == 4 * 3
+    assert [t.get_text() for t in fig3.axes[0].get_xticklabels()] == ["EN-IT", "EN-FR", "EN-DE"]
+    for f in (fig, fig2, fig3):
+        plt.close(f)

@@ -1,10 +1,15 @@
-"""lpa_utils.chapters.ch03_word_alignment on a small planted pair written as word2vec / "src tgt" files (the Dinu / VecMap formats),
-and on the offline EN-IT data (slow)."""
+"""lpa_utils.chapters.ch03_word_alignment on a small planted pair written as word2vec / "src tgt" files (the Dinu /
+VecMap formats), on made-up result tables (claims, findings, figures), and on the offline EN-IT data (slow)."""
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lpa_utils.chapters import ch03_word_alignment as wa
+from lpa_utils.chapters.common import Chapter
+from lpa_utils.report import papers
+from lpa_utils.report.results import Results
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -138,3 +143,115 @@ def test_offline_en_it_split_sizes():
     assert data.split.test["src"].nunique() == 500
     words = [set(getattr(data.split, k)["src"]) for k in ("train", "val", "test")]
     assert not (words[0] & words[1] or words[0] & words[2] or words[1] & words[2])
+
+
+# ------------------------------------------------------------------ the notebook's plumbing, moved into the module
+def _chapter(profile):
+    return Chapter(name="03_word_alignment", profile=profile, device=torch.device("cpu"), threads=1,
+                   results=Results("03_word_alignment", profile=profile))
+
+
+def test_settings_profiles_and_overrides():
+    ch = _chapter("smoke")
+    cfg = wa.settings(ch, k=5, beta=3.0, src_vectors={"en-it": "/data/EN.txt"}, test_dictionaries={"en-fr": "t.txt"})
+    assert cfg.pairs == ["en-it", "en-fr"] and cfg.seeds == (0,) and cfg.max_words == 5000
+    assert cfg.sgd == dict(wa.SGD_DEFAULTS, k=5, beta=3.0, epochs=10, patience=None)
+    assert cfg.sweep_pairs == ["en-it"] and cfg.sizes == (100, 500, "all") and cfg.ks == (1, 10)
+    assert cfg.overrides == {"en-it": {"src": "/data/EN.txt", "n_test": 200},
+                             "en-fr": {"test_dictionary": "t.txt", "n_test": 300}}
+    assert ch.results.params["sizes"] == ["100", "500", "all"] and ch.results.params["pairs"] == cfg.pairs
+    full = wa.settings(_chapter("full"), pairs=["en-de"], seeds=[3], bible_dim=300, max_words=1000)
+    assert full.pairs == ["en-de"] and full.seeds == (3,) and full.max_words == 1000
+    assert full.sgd == dict(wa.SGD_DEFAULTS, k=10, beta=1.0) and full.overrides == {"en-de": {}}
+    assert full.configs["en-de"].src == "bible-en-w2v-300d" and full.sizes[-1] == "all"
+    assert "profile full" in str(full)
+
+
+def test_methods_table_marks_the_papers_rows():
+    t = wa.methods_table()
+    assert list(t["method"]) == [s.name for s in wa.TABLE1A]
+    added = set(t.loc[t["paper row"] == "added", "method"])
+    assert added == {s.name for s in wa.TABLE1A} - set(papers.TABLE1A) == {"Procrustes (CSLS)", "MSE, SGD (CSLS)"}
+
+
+def test_planted_check_small():
+    t = wa.planted_check(n=400, dim=8, noise=0.02, n_train=200, n_val=20, n_test=100, epochs=100)
+    assert list(t.columns) == ["aligner", "P@1 (CSLS)"] and len(t) == 8
+    algebraic = t[~t["aligner"].str.contains("SGD")]
+    assert (algebraic["P@1 (CSLS)"] >= 0.99).all(), t
+
+
+def _fake_results():
+    runs = pd.DataFrame({
+        "pair": ["en-it"] * 6 + ["en-fr"] * 4,
+        "method": ["LPA+MSE, SGD (CSLS)"] * 2 + ["MSE, SGD (CSLS)"] * 2 + ["Procrustes (CSLS)", "Artetxe 2016"]
+        + ["LPA+MSE, SGD (CSLS)", "MSE, SGD (CSLS)", "Procrustes (CSLS)", "Artetxe 2016"],
+        "seed": [0, 1, 0, 1, np.nan, np.nan, 0, 0, np.nan, np.nan],
+        "p@1": [0.30, 0.34, 0.28, 0.35, 0.31, 0.29, 0.50, 0.40, 0.45, 0.41]})
+    sweep = pd.DataFrame({"pair": "en-it", "size": ["100"] * 4 + ["all"] * 4, "seed": [0, 0, 1, 1] * 2,
+                          "method": ["MSE", "MSE+LPL"] * 4, "n_pairs": [100] * 4 + [900] * 4,
+                          "p@1": [0.10, 0.12, 0.11, 0.14, 0.30, 0.29, 0.31, 0.30]})
+    abl = pd.DataFrame({"pair": "en-it", "param": ["k", "k", "beta", "beta"], "value": [1, 10, 1.0, 3.0],
+                        "seed": 0, "val p@1": [0.1, 0.2, 0.3, 0.1], "test p@1": [0.15, 0.25, 0.2, 0.1]})
+    return runs, sweep, abl
+
+
+def test_claims_table_names_artefacts_by_key():
+    runs, sweep, _ = _fake_results()
+    c = wa.claims_table(runs, sweep)
+    assert set(c["artefact"]) <= set(papers.ARTEFACTS) and list(c.columns) == ["artefact", "claim", "paper", "ours",
+                                                                               "verdict"]
+    it = c[c["claim"] == "en-it: LPA + MSE (CSLS) above MSE by SGD"].iloc[0]
+    assert it["paper"] == f"{papers.table1a('en-it', 'LPA+MSE, SGD (CSLS)'):.2f} vs " \
+                          f"{papers.table1a('en-it', 'MSE, SGD (NN)'):.2f}"
+    assert "+0.50 (std" in it["ours"] and "LPA ahead in 1/2 seeds" in it["ours"]
+    assert c[c["claim"].str.startswith("en-fr")]["paper"].eq("pair not in the paper").all()
+    few = c[c["artefact"] == "lpl.fewer_pairs"].iloc[0]
+    assert few["verdict"] == "yes" and "at 100 pairs: +2.50 points" in few["ours"]   # (2 + 3) / 2 points
+
+
+def test_findings_are_plain_values_to_glue():
+    runs, sweep, abl = _fake_results()
+    f = wa.findings(_chapter("smoke"), wa.settings(_chapter("smoke")), runs, sweep, abl)
+    assert f["found_n_pairs"] == 2 and f["found_n_better"] == 2 and f["found_n_clear"] == 1
+    assert f["paper_n_wins"] == 3 and f["paper_n_pairs"] == 4              # EN-ES: 35.13 < 35.3 in the paper
+    assert f["found_alg_max"] == pytest.approx(5.0) and f["found_fewer_min"] == pytest.approx(-1.0)
+    assert f["found_abl_k"] == "10" and f["found_abl_beta"] == "1" and f["found_abl_hi"] == pytest.approx(25.0)
+    assert "EN-IT +0.5" in f["found_gain_by_pair"] and f["found_profile"] == "smoke"
+    assert all(type(v) in (int, float, str) for v in f.values()), {k: type(v) for k, v in f.items()}
+    assert np.isnan(wa.findings(_chapter("smoke"), wa.settings(_chapter("smoke")), runs, sweep,
+                                pd.DataFrame())["found_abl_lo"])
+
+
+def test_figures_and_captions(planted_files):
+    data = _load(planted_files)
+    datas = {"en-it": data}
+    runs, sweep, abl = _fake_results()
+    cfg = wa.settings(_chapter("smoke"), seeds=(0, 1))
+    for fig in (wa.plot_table1a(runs[runs["pair"] == "en-it"], datas), wa.plot_fewer_pairs(sweep, datas, ["en-it"]),
+                wa.plot_ablation(abl, "en-it"), wa.plot_ablation(pd.DataFrame(), "en-de")):
+        assert isinstance(fig, plt.Figure)
+        plt.close(fig)
+    cap = wa.caption("fig-03-table1a", cfg, datas)
+    assert cap == {"fig_03_table1a_data": "EN-IT: planted", "fig_03_table1a_runs": "2 seeds for the SGD rows"}
+    assert wa.caption("fig-03-ablation", cfg, datas)["fig_03_ablation_beta"] == "1"
+    with pytest.raises(KeyError):
+        wa.caption("fig-01-nothing", cfg, datas)
+
+
+def test_record_results_and_table2_view(planted_files):
+    data = _load(planted_files)
+    keep = {}
+    runs = wa.run_table1a(data, seeds=(0,), methods=["MSE, SGD (CSLS)", "LPA+MSE, SGD (CSLS)"],
+                          sgd=dict(epochs=5, k=5), progress=False, device="cpu", keep=keep)
+    neighbours = wa.neighbour_tables({"en-it": data}, keep, ["w3", "w550"], seed=0, n=4, device="cpu")
+    view = wa.table2_view(neighbours, {"en-it": data})
+    assert list(view.columns) == ["1", "2", "3", "4", "training words"]
+    assert view.index.names == ["pair", "word", "space"] and len(view) == len(neighbours["en-it"])
+    sweep = wa.fewer_pairs(data, sizes=(50,), seeds=(0,), sgd=dict(epochs=2), progress=False, device="cpu",
+                           methods=("MSE", "MSE+LPL"))
+    res = Results("03_word_alignment", profile="smoke")
+    n = wa.record_results(res, runs, {"en-it": data}, sweep=sweep, neighbours=neighbours)
+    assert n == len(res.records) == 2 * 3 + 2
+    assert res.tables["fewer_pairs_runs"][0]["P@1 (%)"] == pytest.approx(100 * sweep["p@1"].iloc[0])
+    assert res.params["data"]["en-it"] == data.data_label and "table2_en-it" in res.tables

@@ -2,30 +2,51 @@
 
 The notebook ``notebooks/03_word_alignment.ipynb`` calls these functions; they do the work:
 
+- :func:`settings` resolves the notebook's parameters for the profile (pairs, seeds, sizes, SGD settings) into a
+  :class:`Settings`; :func:`load_data` loads its pairs.
 - :func:`load_pair` loads a language pair's embeddings, dictionary and a MUSE-style split through
   :mod:`lpa_utils.data` (names from :data:`PAIRS`, or paths, so the Dinu / VecMap files work unchanged).
 - :data:`TABLE1A` lists the rows of the paper's Table 1a (plus orthogonal Procrustes and MSE with CSLS) as
-  compositions of the Artetxe et al. (2018) steps of :mod:`lpa_utils.align`, each with its retrieval;
-  :data:`PAPER_TABLE1A` holds the paper's numbers (on its own data: Dinu EN-IT and the VecMap EN-DE/FI/ES files).
+  compositions of the Artetxe et al. (2018) steps of :mod:`lpa_utils.align`, each with its retrieval; the paper's
+  numbers (on its own data: Dinu EN-IT and the VecMap EN-DE/FI/ES files) are :data:`lpa_utils.report.papers.TABLE1A`.
 - :func:`run_table1a` fits and scores every row on one pair (algebraic rows once, SGD rows once per seed),
-  tuning each method's hyperparameters on the validation pairs only.
+  tuning each method's hyperparameters on the validation pairs only; :func:`planted_check` runs every aligner on a
+  planted rotation first.
 - :func:`fewer_pairs` (the paper's central claim), :func:`ablation` (k and beta) and :func:`neighbour_table`
   (Table 2: the neighbours of "windows" in the source, target and combined aligned spaces).
+- :func:`plot_table1a`, :func:`plot_fewer_pairs`, :func:`plot_ablation` draw the figures and :func:`caption` gives
+  their captions' data and runs; :func:`record_results`, :func:`claims_table` and :func:`findings` produce the
+  records, the claims table and the numbers of the "What we found" section.
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
-from lpa_utils.align import Normalize, Pipeline, SGDAligner, ShigetoRidge, artetxe2016, artetxe2018, smith2017
+from lpa_utils.align import (
+    LeastSquares,
+    Normalize,
+    Pipeline,
+    Procrustes,
+    SGDAligner,
+    ShigetoRidge,
+    artetxe2016,
+    artetxe2018,
+    smith2017,
+)
+from lpa_utils.chapters.common import Chapter
 from lpa_utils.data import DictionarySplit, load_dictionary, load_embeddings, make_split
 from lpa_utils.maths.retrieval import evaluate_translation, translate, word_rows
-from lpa_utils.report.papers import TABLE1A, TABLE1A_SOURCE
+from lpa_utils.report import papers, plotting
+from lpa_utils.report.results import effect_verdict
 
 # ------------------------------------------------------------------------------------------------- pairs
 
@@ -45,9 +66,9 @@ class PairConfig:
 
 def bible_pairs(dim: int = 100) -> dict[str, PairConfig]:
     """EN-IT / EN-DE / EN-ES on our Bible word2vec vectors (``dim`` = 100 or 300), both sides trained alike."""
-    return {f"en-{l}": PairConfig(f"en-{l}", f"bible-en-w2v-{dim}d", f"bible-{l}-w2v-{dim}d", "merged",
-                                  f"Bible word2vec {dim}d EN->{l.upper()}", n_test=500)
-            for l in ("it", "de", "es")}
+    return {f"en-{lang}": PairConfig(f"en-{lang}", f"bible-en-w2v-{dim}d", f"bible-{lang}-w2v-{dim}d", "merged",
+                                     f"Bible word2vec {dim}d EN->{lang.upper()}", n_test=500)
+            for lang in ("it", "de", "es")}
 
 
 #: the offline defaults (DATA.md): Bible word2vec for IT / DE / ES; GloVe 50d -> floret (FI) and -> fastText (FR)
@@ -88,8 +109,9 @@ class PairData:
     @property
     def data_label(self) -> str:
         """What every table row says about its data: vectors, dictionary, sizes."""
-        return (f"{self.label}; dictionary {self.config.dictionary}; vocab {len(self.src_emb):,}/{len(self.tgt_emb):,}; "
-                f"train {len(self.train):,} pairs, val {len(self.val):,}, test {self.split.test['src'].nunique():,} words")
+        return (f"{self.label}; dictionary {self.config.dictionary}; "
+                f"vocab {len(self.src_emb):,}/{len(self.tgt_emb):,}; train {len(self.train):,} pairs, "
+                f"val {len(self.val):,}, test {self.split.test['src'].nunique():,} words")
 
 
 def _band_validation(train: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -183,12 +205,100 @@ def _split_with_test_file(d_train, d_test, se, te, n_train, n_val):
                             "sizes": {"train": len(train), "val": len(val), "test": len(test)}})
 
 
+# ---------------------------------------------------------------------------------------------- settings
+#: The planted problem of :func:`planted_check`, the same in every profile: ``n`` random ``dim``-d source vectors,
+#: targets = a random rotation plus Gaussian noise (std ``noise``); ``n_train`` training pairs, ``n_val``
+#: validation pairs and ``n_test`` test words; the SGD rows run ``epochs`` epochs without early stopping.
+PLANTED = dict(n=3000, dim=24, noise=0.05, n_train=1000, n_val=100, n_test=500, epochs=100)
+#: P@1 (CSLS) that every aligner must reach on the planted problem.
+PLANTED_MIN_P1 = 0.99
+
+
+@dataclass
+class Settings:
+    """What the chapter runs in this profile (from the notebook's parameters, see :func:`settings`)."""
+
+    profile: str                   # "full" | "smoke"
+    seeds: tuple[int, ...]         # SGD runs per cell
+    pairs: list[str]               # pairs of Table 1a, in column order
+    configs: dict[str, PairConfig]  # where each pair's data comes from (keys of PAIRS, Bible pairs at bible_dim)
+    overrides: dict[str, dict]     # per pair: load_pair keyword arguments (src, tgt, dictionary, ..., n_test)
+    max_words: int                 # vocabulary size per side
+    n_train: int                   # training pairs (the paper: 3,000)
+    n_val: int                     # validation pairs (the paper: 150)
+    sgd: dict[str, Any]            # SGDAligner settings of every SGD row (SGD_DEFAULTS with k and beta)
+    sweep_pairs: list[str]         # pairs of the fewer-pairs study
+    sizes: tuple                   # training-set sizes of the fewer-pairs study ("all": the whole pool)
+    ks: tuple[int, ...]            # ablation grid of the LPL neighbourhood size k
+    betas: tuple[float, ...]       # ablation grid of the LPL weight beta (eq. 7)
+    ablation_pair: str
+    table2_words: list[str]
+
+    def params(self) -> dict[str, Any]:
+        """The resolved settings, as the results file stores them."""
+        return {"pairs": self.pairs, "seeds": list(self.seeds), "max_words": self.max_words, "sgd": self.sgd,
+                "sweep_pairs": self.sweep_pairs, "sizes": [str(s) for s in self.sizes], "ks": list(self.ks),
+                "betas": list(self.betas), "ablation_pair": self.ablation_pair, "table2_words": self.table2_words}
+
+    def __str__(self) -> str:
+        return (f"profile {self.profile}: pairs {self.pairs}, seeds {self.seeds}, vocabularies up to "
+                f"{self.max_words:,} words, SGD up to {self.sgd['epochs']} epochs;\n"
+                f"fewer pairs on {self.sweep_pairs}, sizes {self.sizes}; ablation on {self.ablation_pair}, "
+                f"k in {self.ks}, beta in {self.betas}")
+
+
+def settings(ch: Chapter, *, seeds: Sequence[int] | None = None, pairs: Sequence[str] | None = None,
+             bible_dim: int = 100, max_words: int | None = None, n_train: int = 3000, n_val: int = 150,
+             k: int = 10, beta: float = 1.0, sweep_pairs: Sequence[str] | None = None, ablation_pair: str = "en-it",
+             table2_words: Sequence[str] = ("windows",), src_vectors: dict | None = None,
+             tgt_vectors: dict | None = None, dictionaries: dict | None = None,
+             test_dictionaries: dict | None = None) -> Settings:
+    """The chapter's :class:`Settings` for ``ch.profile``; the notebook's parameters keep their meaning.
+
+    ``None`` picks the profile's default: full -- seeds (0, 1, 2), the five pairs, 20,000 words, SGD_DEFAULTS,
+    fewer pairs on EN-IT and EN-DE at 100 ... 3,000 and all pairs, k in (1, 5, 10, 20), beta in (0.1 ... 10);
+    smoke -- seed 0, EN-IT and EN-FR, 5,000 words, 200 / 300 test words, 10 SGD epochs without early stopping,
+    fewer pairs on EN-IT at 100, 500 and all pairs, k in (1, 10), beta in (1, 3). ``k`` and ``beta`` are LPL's
+    neighbourhood size and weight (eq. 7); ``src_vectors`` ... ``test_dictionaries`` map a pair to the data that
+    replaces its default (dataset names or file paths, see :func:`load_pair`). The resolved settings are added to
+    the parameters of ``ch.results``.
+    """
+    smoke_n_test = {"en-it": 200, "en-fr": 300, "en-de": 200, "en-es": 200, "en-fi": 300}
+    pairs = list(pairs or ch.pick(["en-it", "en-de", "en-fi", "en-es", "en-fr"], ["en-it", "en-fr"]))
+    n_test = ch.pick({}, smoke_n_test)
+    given = {"src": src_vectors or {}, "tgt": tgt_vectors or {}, "dictionary": dictionaries or {},
+             "test_dictionary": test_dictionaries or {}, "n_test": n_test}
+    overrides = {p: {kw: v[p] for kw, v in given.items() if v.get(p) is not None} for p in pairs}
+    cfg = Settings(
+        profile=ch.profile, seeds=tuple(seeds or ch.pick((0, 1, 2), (0,))), pairs=pairs,
+        configs={**PAIRS, **bible_pairs(bible_dim)}, overrides=overrides,
+        max_words=max_words or ch.pick(20_000, 5_000), n_train=n_train, n_val=n_val,
+        sgd=ch.pick(dict(SGD_DEFAULTS, k=k, beta=beta), dict(SGD_DEFAULTS, k=k, beta=beta, epochs=10, patience=None)),
+        sweep_pairs=list(sweep_pairs or ch.pick(["en-it", "en-de"], ["en-it"])),
+        sizes=ch.pick((100, 250, 500, 1000, 2000, 3000, "all"), (100, 500, "all")),
+        ks=ch.pick((1, 5, 10, 20), (1, 10)), betas=ch.pick((0.1, 0.3, 1.0, 3.0, 10.0), (1.0, 3.0)),
+        ablation_pair=ablation_pair, table2_words=list(table2_words))
+    ch.results.params.update(cfg.params())
+    return cfg
+
+
+def load_data(cfg: Settings) -> dict[str, PairData]:
+    """:func:`load_pairs` of ``cfg.pairs`` (in order) with the settings' vocabulary and split sizes."""
+    return load_pairs([cfg.configs[p] for p in cfg.pairs], overrides=cfg.overrides, max_src=cfg.max_words,
+                      max_tgt=cfg.max_words, n_train=cfg.n_train, n_val=cfg.n_val)
+
+
+def data_glue(cfg: Settings, datas: dict[str, PairData]) -> dict[str, Any]:
+    """Values for the prose of the data and methods sections: vocabulary size, training / validation pairs asked
+    for, the test words per pair (e.g. ``"200 for EN-IT, 300 for EN-FR"``), the size of the paper's training
+    dictionaries, and the planted problem (``planted_<key>`` of :data:`PLANTED`, ``planted_min_p1``)."""
+    tests = ", ".join(f"{d.split.test['src'].nunique():,} for {p.upper()}" for p, d in datas.items())
+    return {"data_max_words": int(cfg.max_words), "data_n_train": int(cfg.n_train), "data_n_val": int(cfg.n_val),
+            "data_test_words": tests, "paper_train_pairs": papers.DATA_SIZES["train_pairs"][0],
+            **{f"planted_{k}": v for k, v in PLANTED.items()}, "planted_min_p1": PLANTED_MIN_P1}
+
+
 # ---------------------------------------------------------------------------------------------- Table 1a
-#: The paper's Table 1a (P@1 in %), on its own data: Dinu et al. EN-IT and the VecMap EN-DE / EN-FI / EN-ES files.
-#: (The paper prints identical numbers for the Shigeto and Smith rows.)
-PAPER_TABLE1A, PAPER_REF = TABLE1A, TABLE1A_SOURCE  # the paper's figures live in lpa_utils.report.papers
-
-
 @dataclass
 class MethodSpec:
     """A Table 1a row: how to build the aligner, which retrieval scores it, which steps of Table 1b it uses."""
@@ -274,8 +384,6 @@ def _tune(spec: MethodSpec, data: PairData, device=None) -> tuple[dict, Any, tup
 def _product(lists):
     if not lists:
         return []
-    import itertools
-
     return list(itertools.product(*lists))
 
 
@@ -294,7 +402,6 @@ def run_table1a(data: PairData, seeds: Sequence[int] = (0, 1, 2), methods: Seque
     fitted_sgd: dict[tuple[str, int], Any] = {}
     it = specs
     if progress:
-        from tqdm.auto import tqdm
         it = tqdm(specs, desc=f"Table 1a {data.config.pair}", leave=False)
     for spec in it:
         for seed in (seeds if spec.sgd else (None,)):
@@ -390,7 +497,7 @@ def summarize_table1a(runs: pd.DataFrame, pair_order: Sequence[str] | None = Non
     for p in pairs:
         s = stats[stats["pair"] == p].set_index("method")
         out[f"{p} ours"] = [_fmt(s.loc[m]) if m in s.index else "" for m in methods]
-        out[f"{p} paper"] = [PAPER_TABLE1A.get(m, {}).get(p, np.nan) for m in methods]
+        out[f"{p} paper"] = [papers.TABLE1A.get(m, {}).get(p, np.nan) for m in methods]
     return out
 
 
@@ -416,7 +523,6 @@ def fewer_pairs(data: PairData, sizes: Sequence[int | str] = (100, 250, 500, 100
     rows = []
     jobs = [(s, seed) for s in sizes for seed in seeds]
     if progress:
-        from tqdm.auto import tqdm
         jobs = tqdm(jobs, desc=f"fewer pairs {data.config.pair}", leave=False)
     for size, seed in jobs:
         sub = pool if size == "all" else _subset_by_words(pool, int(size), seed)
@@ -453,7 +559,6 @@ def ablation(data: PairData, ks: Sequence[int] = (1, 5, 10, 20), betas: Sequence
     grid = [("k", k, dict(k=k)) for k in ks] + [("beta", b, dict(beta=b)) for b in betas]
     jobs = [(g, seed) for g in grid for seed in seeds]
     if progress:
-        from tqdm.auto import tqdm
         jobs = tqdm(jobs, desc=f"ablation {data.config.pair}", leave=False)
     rows = []
     for (param, value, over), seed in jobs:
@@ -555,17 +660,25 @@ def lpl_gain_by_size(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: pd.DataFrame | None = None,
-                   abl: pd.DataFrame | None = None, neighbours: dict[str, pd.DataFrame] | None = None) -> None:
+                   abl: pd.DataFrame | None = None, neighbours: dict[str, pd.DataFrame] | None = None) -> int:
     """Write every Table 1a cell (ours: per-seed values; the paper's figure beside it), the fewer-pairs curves,
-    the ablations and the Table 2 neighbour lists into the chapter's :class:`lpa_utils.report.results.Results`."""
+    the ablations and the Table 2 neighbour lists into the chapter's :class:`lpa_utils.report.results.Results`,
+    and each pair's data label and split manifest into its parameters. Returns the number of records.
+
+    ``runs``: :func:`run_table1a_all`'s rows; ``sweep``: :func:`fewer_pairs_all`'s (stored with a ``"P@1 (%)"``
+    column); ``abl``: :func:`ablation`'s; ``neighbours``: :func:`neighbour_tables`'s, keyed by pair.
+    """
+    res.params.update({"data": {p: d.data_label for p, d in datas.items()},
+                       "split_manifests": {p: d.manifest for p, d in datas.items()}})
     for (pair, method), g in runs.groupby(["pair", "method"], sort=False):
         d = datas[pair]
         first = g.iloc[0]
-        paper = PAPER_TABLE1A.get(method, {}).get(pair)
+        paper = papers.table1a(pair, method)
         for metric in ("p@1", "p@5", "p@10"):
             res.add(f"{metric.upper()} (%)", data=d.data_label, method=method, values=list(100 * g[metric]),
-                    paper=paper if metric == "p@1" else None, paper_ref=PAPER_REF if (paper and metric == "p@1")
-                    else None, unit="%", pair=pair, retrieval=first["retrieval"], steps=first["steps"],
+                    paper=paper if metric == "p@1" else None,
+                    paper_ref=papers.TABLE1A_SOURCE if (paper and metric == "p@1") else None, unit="%",
+                    pair=pair, retrieval=first["retrieval"], steps=first["steps"],
                     coverage=float(first["coverage"]), n_queries=int(first["n_queries"]),
                     hyper=[h for h in g["hyper"]])
     res.add_table("table1a_runs", runs.drop(columns=["hyper"]).assign(hyper=runs["hyper"].astype(str)))
@@ -576,7 +689,7 @@ def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: p
             res.add("P@1 (%) vs training pairs", data=datas[pair].data_label, method=f"{method} @ {size} pairs",
                     values=list(100 * g["p@1"]), unit="%", pair=pair, size=size, n_pairs=float(g["n_pairs"].mean()),
                     retrieval="CSLS")
-        res.add_table("fewer_pairs_runs", sweep)
+        res.add_table("fewer_pairs_runs", sweep.assign(**{"P@1 (%)": 100 * sweep["p@1"]}))
         res.add_table("fewer_pairs", fewer_pairs_summary(sweep))
         res.add_table("lpl_gain_by_size", lpl_gain_by_size(sweep))
     if abl is not None and len(abl):
@@ -587,3 +700,255 @@ def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: p
         res.add_table("ablation_runs", abl)
     for name, df in (neighbours or {}).items():
         res.add_table(f"table2_{name}", df)
+    return len(res.records)
+
+
+# ------------------------------------------------------------------------------------- methods and checks
+def methods_table() -> pd.DataFrame:
+    """One row per :data:`TABLE1A` method: its Table 1b steps, retrieval, what is tuned on validation and whether
+    the paper's Table 1a has the row (``"yes"``) or the chapter adds it (``"added"``)."""
+    return pd.DataFrame([{"method": s.name, "steps (Table 1b)": s.steps, "retrieval": s.retrieval.upper(),
+                          "tuned on validation": ", ".join(s.grid) or ("early stopping" if s.sgd else "-"),
+                          "paper row": "yes" if s.name in papers.TABLE1A else "added"} for s in TABLE1A])
+
+
+def planted_check(n: int, dim: int, noise: float, n_train: int, n_val: int, n_test: int, epochs: int,
+                  seed: int = 0) -> pd.DataFrame:
+    """Every aligner on a planted problem (the notebook passes :data:`PLANTED`): X (n, dim) standard normal,
+    Y = X R + noise (R a random rotation, noise std ``noise``); word i translates to word i. Fits on ``n_train``
+    pairs of a random permutation (validation: the next ``n_val`` words), scores P@1 with CSLS on ``n_test`` words
+    from the middle of the permutation on; the SGD rows (MSE, eq. 4; LPA, eq. 7) run ``epochs`` epochs of
+    :data:`SGD_DEFAULTS` without early stopping. Returns one row per aligner: ``aligner``, ``P@1 (CSLS)``."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, dim)).astype(np.float32)
+    R = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    Y = (X @ R + noise * rng.normal(size=X.shape)).astype(np.float32)
+    perm = rng.permutation(n)
+    tr, va = perm[:n_train], perm[n_train:n_train + n_val]
+    te = perm[n // 2:n // 2 + n_test]
+    words = np.array([f"w{i}" for i in range(n)])
+    test = pd.DataFrame({"src": words[te], "tgt": words[te]})
+    sgd_kw = dict(SGD_DEFAULTS, epochs=epochs, patience=None)
+    aligners = {"least squares": LeastSquares(device="cpu"), "Procrustes": Procrustes(device="cpu"),
+                "Shigeto ridge": ShigetoRidge(device="cpu"), "Artetxe 2016": artetxe2016(device="cpu"),
+                "Smith 2017": smith2017(0.8, device="cpu"), "Artetxe 2018": artetxe2018(0.8, device="cpu"),
+                "MSE, SGD": sgd_pipeline("mse", seed=seed, device="cpu", **sgd_kw),
+                "LPA+MSE, SGD": sgd_pipeline("lpa", seed=seed, device="cpu", **sgd_kw)}
+    rows = []
+    for name, al in aligners.items():
+        al.fit(X, Y, np.stack([tr, tr], 1), val_pairs=np.stack([va, va], 1))
+        ev = evaluate_translation(al.transform(X), al.transform_target(Y), list(words), list(words), test,
+                                  method="csls", device="cpu")
+        rows.append({"aligner": name, "P@1 (CSLS)": ev["p@1"]})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------- ablation and Table 2
+def ablation_on(datas: dict[str, PairData], pair: str, **kw) -> pd.DataFrame:
+    """:func:`ablation` on ``datas[pair]`` (``kw``: ks, betas, seeds, sgd, device); an empty frame if the pair
+    was not loaded."""
+    return ablation(datas[pair], **kw) if pair in datas else pd.DataFrame()
+
+
+def ablation_summary(abl: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of validation and test P@1 (%) per (param, value) of :func:`ablation`'s rows."""
+    if abl.empty:
+        return pd.DataFrame()
+    return (abl.groupby(["param", "value"])[["val p@1", "test p@1"]].agg(["mean", "std"]) * 100).round(2)
+
+
+def neighbour_tables(datas: dict[str, PairData], fitted: dict, words: Sequence[str], seed: int = 0, n: int = 8,
+                     device=None) -> dict[str, pd.DataFrame]:
+    """:func:`neighbour_table` of every pair for the MSE and LPA+MSE maps of ``seed``; ``fitted`` is the ``keep``
+    dict of :func:`run_table1a` (keys ``(pair, "mse" | "lpa", seed)``). Returns the tables keyed by pair."""
+    return {p: neighbour_table(d, {"MSE": fitted[(p, "mse", seed)], "LPA+MSE": fitted[(p, "lpa", seed)]}, words,
+                               n=n, device=device) for p, d in datas.items()}
+
+
+def table2_view(neighbours: dict[str, pd.DataFrame], datas: dict[str, PairData],
+                show: Sequence[str] = ("en-it", "en-fr")) -> pd.DataFrame:
+    """Table 2 as the paper lays it out, one neighbour per column: rows (pair, word, space), columns the
+    neighbours by rank (1 ... n; ``*`` marks training source words, ``[xx]`` target words) and the number of
+    training words among them. Pairs: those of ``show`` that were run, else the first one."""
+    keep = [p for p in show if p in neighbours] or list(neighbours)[:1]
+    frames = []
+    for p in keep:
+        t = neighbours[p]
+        ranks = t["neighbours"].str.split(", ", expand=True).fillna("")
+        ranks.columns = [str(i + 1) for i in range(ranks.shape[1])]
+        idx = pd.MultiIndex.from_arrays([[f"{p.upper()} ({datas[p].label})"] * len(t), t["word"], t["space"]],
+                                        names=["pair", "word", "space"])
+        frames.append(ranks.set_index(idx).assign(**{"training words": t["n_train_neighbours"].to_numpy()}))
+    return pd.concat(frames) if frames else pd.DataFrame()
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def plot_table1a(runs: pd.DataFrame, datas: dict[str, PairData]) -> plt.Figure:
+    """Grouped bars, one panel per pair of the paper's Table 1a that was run: our P@1 (%) of the paper's rows
+    (mean, error bars the std over seeds of the SGD rows) beside the paper's figure (on its own data)."""
+    paper_pairs = _paper_pairs(datas)
+    stats = (runs.groupby(["pair", "method"], sort=False)["p@1"].agg(["mean", "std"]).fillna(0.0) * 100).reset_index()
+    n = max(1, len(paper_pairs))
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.4), sharey=True, squeeze=False)
+    for ax, p in zip(axes[0], paper_pairs):
+        s = stats[(stats["pair"] == p) & stats["method"].isin(list(papers.TABLE1A))].copy()
+        s["paper"] = s["method"].map(lambda m: papers.TABLE1A[m].get(p, np.nan))
+        plotting.ours_vs_paper(s, category="method", ours="mean", paper="paper", ours_std="std", ax=ax,
+                               title=f"{p.upper()}: {datas[p].label.split(' EN')[0]}", ylabel="P@1 (%)")
+        ax.tick_params(axis="x", labelsize=8)
+    for ax in axes[0][1:]:
+        ax.get_legend().remove()
+    fig.suptitle("Table 1a: ours (this run, mean ± std over seeds) beside the paper's (its own data)", y=1.02)
+    return fig
+
+
+def plot_fewer_pairs(sweep: pd.DataFrame, datas: dict[str, PairData], pairs: Sequence[str]) -> plt.Figure:
+    """P@1 (%, CSLS) against the number of training pairs (log scale) for MSE, MSE+LPL and Procrustes, one panel
+    per pair of ``pairs``: mean over seeds with a +-1 std band (:func:`fewer_pairs`'s rows)."""
+    long = sweep.assign(**{"P@1 (%)": 100 * sweep["p@1"]})
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.6 * len(pairs), 4.2), squeeze=False)
+    for ax, p in zip(axes[0], pairs):
+        plotting.curves_with_band(long[long["pair"] == p], x="n_pairs", y="P@1 (%)", hue="method", ax=ax, logx=True,
+                                  order=["MSE", "MSE+LPL", "Procrustes"], xlabel="training pairs (log scale)",
+                                  title=f"{p.upper()}: {datas[p].label.split(' EN')[0]}")
+    return fig
+
+
+def plot_ablation(abl: pd.DataFrame, pair: str) -> plt.Figure:
+    """Validation and test P@1 (%) of LPA+MSE (CSLS) against k (left) and beta (right, log scale): mean +- std
+    over seeds of :func:`ablation`'s rows. A figure saying so if the ablation did not run."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    if abl.empty:
+        for ax in axes:
+            ax.text(0.5, 0.5, f"no ablation: {pair} was not loaded", ha="center", va="center")
+            ax.set_axis_off()
+        return fig
+    long = abl.melt(id_vars=["param", "value", "seed"], value_vars=["val p@1", "test p@1"], var_name="split",
+                    value_name="P@1")
+    long["P@1 (%)"] = 100 * long["P@1"]
+    for ax, param in zip(axes, ["k", "beta"]):
+        plotting.curves_with_band(long[long["param"] == param], x="value", y="P@1 (%)", hue="split", ax=ax,
+                                  logx=(param == "beta"), xlabel=param, title=f"LPA+MSE on {pair.upper()}: {param}")
+    return fig
+
+
+def _paper_pairs(datas: dict[str, PairData]) -> list[str]:
+    return [p for p in datas if any(p in v for v in papers.TABLE1A.values())]
+
+
+def _labels(datas: dict[str, PairData], pairs: Sequence[str]) -> str:
+    return "; ".join(f"{p.upper()}: {datas[p].label}" for p in pairs if p in datas)
+
+
+def caption(name: str, cfg: Settings, datas: dict[str, PairData]) -> dict[str, Any]:
+    """The glued parts of figure ``name``'s caption, from the data loaded and the seeds run:
+    ``<key>_data`` (which vectors) and ``<key>_runs`` (e.g. ``"1 seed per point"``), ``<key>`` = ``name`` with
+    ``_`` for ``-``; the ablation's also ``<key>_k`` and ``<key>_beta`` (the values held fixed)."""
+    key = name.replace("-", "_")
+    seeds = plotting.n_runs(len(cfg.seeds))
+    if name == "fig-03-table1a":
+        data = _labels(datas, _paper_pairs(datas)) or "no pair of the paper's Table 1a"
+        return {f"{key}_data": data, f"{key}_runs": f"{seeds} for the SGD rows"}
+    if name == "fig-03-fewer-pairs":
+        return {f"{key}_data": _labels(datas, cfg.sweep_pairs), f"{key}_runs": f"{seeds} per point"}
+    if name == "fig-03-ablation":
+        data = _labels(datas, [cfg.ablation_pair]) or f"{cfg.ablation_pair.upper()}: not loaded"
+        return {f"{key}_data": data, f"{key}_runs": f"{seeds} per point", f"{key}_k": int(cfg.sgd["k"]),
+                f"{key}_beta": f"{cfg.sgd['beta']:g}"}
+    raise KeyError(f"no figure {name!r} in chapter 03")
+
+
+# ------------------------------------------------------------------------------------- claims and findings
+def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's verdicts for the reproduction report, from :func:`lpa_vs_baselines` and
+    :func:`lpl_gain_by_size`: per pair, LPA + MSE (CSLS) above MSE by SGD (:func:`effect_verdict` of the gain
+    over seeds) and within 2 points of the best algebraic row (artefact ``"lpl.table1a"``); per fewer-pairs pair,
+    LPL's gain at <= 1,000 pairs (``"lpl.fewer_pairs"``). Columns: artefact, claim, paper, ours, verdict."""
+    lpa, mse, verdicts = "LPA+MSE, SGD (CSLS)", "MSE, SGD (NN)", []
+    algebraic = [m for m in papers.TABLE1A if m.startswith(("Shigeto", "Artetxe", "Smith"))]
+    for _, r in lpa_vs_baselines(runs).iterrows():
+        pair, diff, std = r["pair"], r["LPA - MSE"], r["std over seeds"]
+        wins, n = (int(x) for x in str(r["seeds LPA > MSE"]).split("/"))
+        in_paper = papers.table1a(pair, lpa) is not None
+        best_paper = max(papers.table1a(pair, m) for m in algebraic) if in_paper else None
+        verdicts.append({"artefact": "lpl.table1a", "claim": f"{pair}: LPA + MSE (CSLS) above MSE by SGD",
+                         "paper": (f"{papers.table1a(pair, lpa):.2f} vs {papers.table1a(pair, mse):.2f}"
+                                   if in_paper else "pair not in the paper"),
+                         "ours": f"{r['LPA+MSE (CSLS)']:.2f} vs {r['MSE SGD (CSLS)']:.2f} (both CSLS): {diff:+.2f} "
+                                 f"(std {std:.2f}), LPA ahead in {wins}/{n} seeds"
+                                 + ("; within the spread over seeds" if 0 < diff <= std else ""),
+                         "verdict": effect_verdict(diff, std, wins, n)})
+        verdicts.append({"artefact": "lpl.table1a",
+                         "claim": f"{pair}: LPA + MSE within 2 points of the best algebraic baseline",
+                         "paper": (f"{papers.table1a(pair, lpa):.2f} vs best {best_paper:.2f}" if in_paper
+                                   else "pair not in the paper"),
+                         "ours": f"{r['LPA+MSE (CSLS)']:.2f} vs {r['best algebraic']:.2f} ({r['best algebraic row']})",
+                         "verdict": "yes" if r["LPA - best algebraic"] >= -2 else "no"})
+    gain = lpl_gain_by_size(sweep)
+    small = gain[pd.to_numeric(gain["size"], errors="coerce") <= 1000]
+    for pair, g in small.groupby("pair"):
+        wins = g["seeds LPL > MSE"].map(lambda s: int(str(s).split("/")[0]) == int(str(s).split("/")[1]))
+        mean_gain = g["LPL gain (points)"].mean()
+        verdicts.append({"artefact": "lpl.fewer_pairs", "claim": f"{pair}: LPL helps most with few pairs (<= 1,000)",
+                         "paper": "LPL reduces the size of the supervised set needed",
+                         "ours": f"mean LPL gain over MSE at {', '.join(map(str, g['size']))} pairs: "
+                                 f"{mean_gain:+.2f} points; LPL ahead in every seed at {int(wins.sum())} of "
+                                 f"{len(g)} sizes",
+                         "verdict": "yes" if mean_gain > 0 and wins.mean() > 0.5 else ("partly" if mean_gain > 0
+                                                                                        else "no")})
+    return pd.DataFrame(verdicts)
+
+
+def findings(ch: Chapter, cfg: Settings, runs: pd.DataFrame, sweep: pd.DataFrame,
+             abl: pd.DataFrame) -> dict[str, Any]:
+    """The numbers of the "What we found" section, as plain Python values to glue (all in P@1 points or %):
+
+    - ``found_n_pairs``, ``found_n_better`` (pairs where LPA + MSE's mean gain over MSE by SGD is positive),
+      ``found_n_clear`` (larger than its std over seeds), ``found_gain_by_pair`` (a string, per pair);
+    - ``paper_n_wins`` of ``paper_n_pairs``: the pairs where the paper's LPA + MSE beats its MSE by SGD;
+    - ``found_alg_min`` / ``_max`` (LPA minus the best algebraic row), ``found_alg_by_pair`` (a string),
+      ``found_procrustes_min`` / ``_max`` (LPA minus Procrustes with CSLS);
+    - ``found_fewer_min`` / ``_max`` (LPL's gain over MSE over the sizes and pairs), ``found_fewer_by_pair``;
+    - ``found_abl_pair``, ``found_abl_k`` and ``found_abl_beta`` (chosen on validation), ``found_abl_lo`` /
+      ``_hi`` (the range of test P@1 over the grid; NaN without ablation);
+    - ``found_wall_s`` (the chapter's wall time so far) and ``found_profile``.
+    """
+    c = lpa_vs_baselines(runs)
+    lpa, mse = "LPA+MSE, SGD (CSLS)", "MSE, SGD (NN)"
+    paper_pairs = list(papers.TABLE1A[lpa])
+    out: dict[str, Any] = {
+        "found_n_pairs": len(c), "found_n_better": int((c["LPA - MSE"] > 0).sum()),
+        "found_n_clear": int((c["LPA - MSE"] > c["std over seeds"]).sum()),
+        "found_gain_by_pair": "; ".join(f"{r['pair'].upper()} {r['LPA - MSE']:+.1f} ± {r['std over seeds']:.1f} "
+                                        f"({r['LPA+MSE (CSLS)']:.1f}% vs {r['MSE SGD (CSLS)']:.1f}%, LPA ahead on "
+                                        f"{r['seeds LPA > MSE']} seeds)" for _, r in c.iterrows()),
+        "paper_n_wins": sum(papers.table1a(p, lpa) > papers.table1a(p, mse) for p in paper_pairs),
+        "paper_n_pairs": len(paper_pairs),
+        "found_alg_min": float(c["LPA - best algebraic"].min()),
+        "found_alg_max": float(c["LPA - best algebraic"].max()),
+        "found_alg_by_pair": "; ".join(f"{r['pair'].upper()} {r['LPA - best algebraic']:+.1f} against "
+                                       f"{r['best algebraic row']} at {r['best algebraic']:.1f}%"
+                                       for _, r in c.iterrows()),
+        "found_procrustes_min": float(c["LPA - Procrustes (CSLS)"].min()),
+        "found_procrustes_max": float(c["LPA - Procrustes (CSLS)"].max()),
+    }
+    gain = lpl_gain_by_size(sweep)
+    per_pair = []
+    for p, g in gain.groupby("pair", sort=False):
+        best = g.loc[g["LPL gain (points)"].idxmax()]
+        std = 0.0 if pd.isna(best["std"]) else best["std"]
+        per_pair.append(f"{p.upper()} from {g['LPL gain (points)'].min():+.1f} to {g['LPL gain (points)'].max():+.1f}"
+                        f", largest at {best['size']} pairs ({best['LPL gain (points)']:+.1f} ± {std:.1f})")
+    out.update({"found_fewer_min": float(gain["LPL gain (points)"].min()),
+                "found_fewer_max": float(gain["LPL gain (points)"].max()), "found_fewer_by_pair": "; ".join(per_pair)})
+    out["found_abl_pair"] = cfg.ablation_pair.upper()
+    if len(abl):
+        by = abl.groupby(["param", "value"])["val p@1"].mean()
+        test = 100 * abl.groupby(["param", "value"])["test p@1"].mean()
+        out.update({"found_abl_k": f"{by['k'].idxmax():g}", "found_abl_beta": f"{by['beta'].idxmax():g}",
+                    "found_abl_lo": float(test.min()), "found_abl_hi": float(test.max())})
+    else:
+        out.update({"found_abl_k": "-", "found_abl_beta": "-", "found_abl_lo": float("nan"),
+                    "found_abl_hi": float("nan")})
+    out.update({"found_wall_s": float(time.perf_counter() - ch.started), "found_profile": ch.profile})
+    return out

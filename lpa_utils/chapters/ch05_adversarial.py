@@ -201,8 +201,9 @@ def frequent_words(pair: LanguagePair, n: int = 20, skip: int = 100) -> list[str
     return words[words.isin(translatable)].head(n).tolist()
 
 
-def compare_maps(pair: LanguagePair, aae: AdversarialAutoencoder, seed: int = 0, methods: Sequence[str] = ("nn", "csls"),
-                 ks: Sequence[int] = (1, 10), refine_iters: int = 5, refine_words: int = 5000):
+def compare_maps(pair: LanguagePair, aae: AdversarialAutoencoder, seed: int = 0,
+                 methods: Sequence[str] = ("nn", "csls"), ks: Sequence[int] = (1, 10), refine_iters: int = 5,
+                 refine_words: int = 5000):
     """P@k on ``pair.split.test`` of: a random orthogonal map, the AAE, the AAE refined MUSE-style
     (:func:`procrustes_refine` from its mutual nearest neighbours among the ``refine_words`` most frequent words),
     and supervised Procrustes fit on ``pair.split.train`` (all in the AAE's standardised coordinates, so every
@@ -231,3 +232,523 @@ def compare_maps(pair: LanguagePair, aae: AdversarialAutoencoder, seed: int = 0,
     return pd.DataFrame(rows), {"refinement": hist, "mapped": mapped, "target": Yt}
 
 
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the chapter's run: sizes, data, training
+# --------------------------------------------------------------------------------------------------------------
+#: Depth T of the ResNet discriminator per pair (Barone sec. 3: T = 10 for EN-IT, T = 4 for EN-DE) and its width k.
+DEPTH = {"EN-IT": 10, "EN-FR": 10, "EN-DE": 4}
+WIDTH = 40
+#: The Bible halves used for EN-DE when the parameter ``en_de`` is None: 40d in "full" (the paper's d = 40 for
+#: EN-DE), the 100d ones already cached for EN-IT in "smoke".
+EN_DE_FULL = ("bible-en-w2v-40d-a", "bible-de-w2v-40d-b")
+EN_DE_SMOKE = ("bible-en-w2v-100d-a", "bible-de-w2v-100d-b")
+#: Column of :func:`side_by_side` that holds the paper's lists.
+PAPER_COLUMN = "paper, EN→IT (Wikipedia word2vec)"
+#: What the paper says, in the words of the claims table (sec. 2 and sec. 3).
+PAPER_GAN = "constant or near-constant samples"
+PAPER_LISTS = "lists for computer, rain, comics, anime, France (EN-IT); 'similar patterns' (EN-DE)"
+#: The claims table's artefact (a key of ``lpa_utils.report.papers.ARTEFACTS``) for each pair's 10-best lists.
+LIST_ARTEFACT = {"EN-IT": "aae.en_it", "EN-DE": "aae.en_de", "EN-FR": "aae.beyond_en_fr"}
+#: The maps of :func:`compare_maps`, in the order the figure and the findings show them.
+MAP_ORDER = ("random orthogonal", "AAE (ours)", "AAE + Procrustes refinement", "supervised Procrustes")
+GAN_RUNS = ("GAN, mlp generator", "GAN, linear generator")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The sizes of one run of the chapter.
+
+    steps / gan_steps / syn_steps: training steps of the AAE per pair, of each plain GAN, of each AAE on the
+    synthetic pair; log_every: history and diagnostics every this many steps; max_en: most frequent GloVe words
+    kept for EN-FR; n_test: test words per dictionary; n_train / n_train_fr: training pairs of the supervised
+    Procrustes baseline (EN-IT and EN-DE / EN-FR); n_probe: most frequent source words the collapse diagnostics map;
+    refine_iters / refine_words: rounds and vocabulary of the Procrustes refinement; retrieval: "nn" and/or "csls";
+    en_de: the (source, target) vectors of EN-DE.
+    """
+
+    steps: int
+    gan_steps: int
+    syn_steps: int
+    log_every: int
+    max_en: int
+    n_test: int
+    n_train: int
+    n_train_fr: int
+    n_probe: int
+    refine_iters: int
+    refine_words: int
+    retrieval: tuple[str, ...]
+    en_de: tuple[str, str]
+
+    def glue_values(self) -> dict[str, Any]:
+        """The sizes the prose quotes, as plain ints / strings for ``ch.glue``."""
+        return {"steps": self.steps, "gan_steps": self.gan_steps, "syn_steps": self.syn_steps,
+                "log_every": self.log_every, "n_probe": self.n_probe, "refine_iters": self.refine_iters,
+                "refine_words": self.refine_words, "retrieval": " and ".join(self.retrieval)}
+
+
+def settings(profile: str, steps: int | None = None, max_en_words: int | None = None,
+             en_de: tuple[str, str] | None = None) -> Settings:
+    """The sizes of the ``profile`` ("full": what the book shows; "smoke": a quick check for CI), with the
+    papermill overrides ``steps`` (AAE steps per pair), ``max_en_words`` (EN-FR's GloVe words) and ``en_de``."""
+    if profile == "full":
+        return Settings(steps=steps or 3000, gan_steps=1500, syn_steps=1500, log_every=100,
+                        max_en=max_en_words or 20_000, n_test=500, n_train=1500, n_train_fr=5000, n_probe=1000,
+                        refine_iters=5, refine_words=5000, retrieval=("nn", "csls"),
+                        en_de=tuple(en_de or EN_DE_FULL))
+    return Settings(steps=steps or 40, gan_steps=40, syn_steps=40, log_every=20, max_en=max_en_words or 20_000,
+                    n_test=200, n_train=300, n_train_fr=300, n_probe=300, refine_iters=1, refine_words=2000,
+                    retrieval=("nn",), en_de=tuple(en_de or EN_DE_SMOKE))
+
+
+def load_pairs(cfg: Settings, en_it: tuple[str, str], en_fr: tuple[str, str], seed: int = 0
+               ) -> dict[str, LanguagePair]:
+    """EN-IT (``en_it``), EN-FR (``en_fr``, the ``cfg.max_en`` most frequent English words) and EN-DE
+    (``cfg.en_de``) through :func:`load_pair`, each with ``cfg.n_test`` test words."""
+    return {
+        "EN-IT": load_pair("EN-IT", *en_it, "en", "it", n_test=cfg.n_test, n_train=cfg.n_train, seed=seed),
+        "EN-FR": load_pair("EN-FR", *en_fr, "en", "fr", max_src=cfg.max_en, n_test=cfg.n_test,
+                           n_train=cfg.n_train_fr, seed=seed),
+        "EN-DE": load_pair("EN-DE", *cfg.en_de, "en", "de", n_test=cfg.n_test, n_train=cfg.n_train, seed=seed),
+    }
+
+
+def data_table(pairs: Mapping[str, LanguagePair]) -> pd.DataFrame:
+    """The pairs' provenance and sizes, one column per pair."""
+    df = pd.DataFrame([p.info for p in pairs.values()]).set_index("pair")
+    return df.reindex(columns=["source_text", "target_text", "source_words", "target_words", "source_dim",
+                               "target_dim", "target_pca_variance_kept", "source_counts", "target_counts",
+                               "test_words", "train_pairs"]).T
+
+
+def _key(pair: str) -> str:
+    """"EN-IT" -> "en_it": a pair's name in glue keys."""
+    return pair.lower().replace("-", "_")
+
+
+def pair_labels(pairs: Mapping[str, LanguagePair]) -> dict[str, str]:
+    """``vectors_<pair>`` (e.g. ``vectors_en_it``): each pair's vectors as loaded, "<source> -> <target>" with
+    their sizes, for the prose."""
+    return {f"vectors_{_key(n)}": f"{p.src.describe()} -> {p.tgt.describe()}" for n, p in pairs.items()}
+
+
+def train_gans(pair: LanguagePair, cfg: Settings, seed: int = 0, device=None) -> dict[str, PlainGAN]:
+    """Barone sec. 2, steps 1-6: two plain GANs (the released code's MLP generator and a linear one with the
+    AAE's orthogonal start) trained ``cfg.gan_steps`` steps on ``pair``; keys :data:`GAN_RUNS`."""
+    gan_cfg = AAEConfig(steps=cfg.gan_steps, log_every=cfg.log_every, n_probe=cfg.n_probe)
+    return {f"GAN, {g} generator": PlainGAN(gan_cfg, seed=seed, device=device, generator=g).fit(
+                pair.src.vectors, pair.tgt.vectors, pair.counts_src, pair.counts_tgt) for g in ("mlp", "linear")}
+
+
+def train_aaes(pairs: Mapping[str, LanguagePair], cfg: Settings, seed: int = 0, device=None
+               ) -> dict[str, AdversarialAutoencoder]:
+    """One AAE per pair (Barone sec. 2, Fig. 2, sec. 3): ``cfg.steps`` steps, discriminator depth
+    :data:`DEPTH` and width :data:`WIDTH`, the paper's learning rates and lambdas (``AAEConfig`` defaults)."""
+    aaes = {}
+    for name, p in pairs.items():
+        c = AAEConfig(steps=cfg.steps, depth=DEPTH[name], width=WIDTH, log_every=cfg.log_every, n_probe=cfg.n_probe)
+        aaes[name] = AdversarialAutoencoder(c, seed=seed, device=device).fit(
+            p.src.vectors, p.tgt.vectors, p.counts_src, p.counts_tgt)
+    return aaes
+
+
+def train_synthetic(syn: SyntheticPair, cfg: Settings, seed: int = 0, device=None
+                    ) -> dict[str, AdversarialAutoencoder]:
+    """Two AAEs (T = 4, ``cfg.syn_steps`` steps) on the synthetic pair: one started at the true map
+    (:meth:`SyntheticPair.true_init`), one at the usual random orthogonal start; keys "true map" and
+    "random orthogonal"."""
+    syn_cfg = AAEConfig(steps=cfg.syn_steps, depth=4, log_every=cfg.log_every, n_probe=cfg.n_probe)
+    return {start: AdversarialAutoencoder(syn_cfg, seed=seed, device=device).fit(
+                syn.X, syn.Y, syn.counts_src, syn.counts_tgt, init=syn.true_init() if start == "true map" else None)
+            for start in ("true map", "random orthogonal")}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# tables and figures of the training runs
+# --------------------------------------------------------------------------------------------------------------
+def collapse_histories(gans: Mapping[str, PlainGAN], aae: AdversarialAutoencoder) -> dict[str, pd.DataFrame]:
+    """The training histories (one row per ``log_every`` steps) of the plain GANs and of the EN-IT AAE ("AAE")."""
+    return {**{k: g.history_ for k, g in gans.items()}, "AAE": aae.history_}
+
+
+def collapse_table(runs: Mapping[str, pd.DataFrame], reference: float) -> pd.DataFrame:
+    """Final and worst collapse diagnostics of each run (rows), plus the target vectors' own mean pairwise cosine
+    ``reference`` as the last row "Italian vectors (reference)"."""
+    collapse = pd.DataFrame([{
+        "run": label, "final mean pairwise cos": h["mean_pairwise_cos"].iloc[-1],
+        "max mean pairwise cos": h["mean_pairwise_cos"].max(), "final distinct NN": int(h["distinct_nn"].iloc[-1]),
+        "min distinct NN": int(h["distinct_nn"].min()), "final discriminator acc": h["disc_acc"].iloc[-1]}
+        for label, h in runs.items()]).set_index("run")
+    collapse.loc["Italian vectors (reference)"] = [reference] * 2 + [np.nan] * 3
+    return collapse
+
+
+def _palette() -> list:
+    return plt.rcParams["axes.prop_cycle"].by_key()["color"]        # the book's colourblind palette
+
+
+def plot_collapse(runs: Mapping[str, pd.DataFrame], reference: float, n_probe: int) -> plt.Figure:
+    """Collapse diagnostics over training: mean pairwise cosine of the mapped probe words (left, dashed: the target
+    vectors' own value ``reference``) and distinct target nearest neighbours among the ``n_probe`` (right)."""
+    pal = _palette()
+    run_color = {GAN_RUNS[0]: pal[3], GAN_RUNS[1]: pal[1], "AAE": plotting.color_for("ours")}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, h in runs.items():
+        axes[0].plot(h["step"], h["mean_pairwise_cos"], label=label, color=run_color.get(label))
+        axes[1].plot(h["step"], h["distinct_nn"], label=label, color=run_color.get(label))
+    axes[0].axhline(reference, ls="--", color="grey", label="Italian vectors")
+    axes[0].set(xlabel="training step", ylabel="mean pairwise cosine", title="Generated vectors bunch together")
+    axes[1].set(xlabel="training step", ylabel=f"distinct NN (of {n_probe})", yscale="log",
+                title="How many Italian words are hit")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training(aaes: Mapping[str, AdversarialAutoencoder]) -> plt.Figure:
+    """One column per pair: accuracy of the training and the monitoring discriminator (top, 0.5 = fooled) and the
+    three terms of L_GR (bottom), over training."""
+    fig, axes = plt.subplots(2, len(aaes), figsize=(13, 6.5), sharex=True, squeeze=False)
+    for j, (name, m) in enumerate(aaes.items()):
+        h = m.history_
+        axes[0, j].plot(h["step"], h["disc_acc"], label="training discriminator")
+        axes[0, j].plot(h["step"], h["monitor_acc"], label="monitoring discriminator")
+        axes[0, j].axhline(0.5, ls="--", color="grey")
+        axes[0, j].set(title=f"{name} (T = {m.config.depth})", ylabel="accuracy", ylim=(0.3, 1.02))
+        for col, lab in (("recon", "$L_r$ reconstruction"), ("adv", "$-\\log p$ adversarial"),
+                         ("cos", "$L_r(e, \\hat e)$ cosine to targets")):
+            axes[1, j].plot(h["step"], h[col], label=lab)
+        axes[1, j].set(xlabel="training step", ylabel="loss")
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def discriminator_table(aaes: Mapping[str, AdversarialAutoencoder], pairs: Mapping[str, LanguagePair],
+                        seed: int = 0) -> pd.DataFrame:
+    """One row per pair: the discriminators' accuracies in the last window of training and on a held-out sample
+    drawn uniformly over the vocabularies (``final_accuracies``), the share of the last window's steps that used
+    the adversarial term, and the collapse diagnostics of the mapped words."""
+    return pd.DataFrame([{
+        "pair": name, "T": m.config.depth, "training disc. acc (last 100 steps)": m.history_["disc_acc"].iloc[-1],
+        "monitor disc. acc (last 100 steps)": m.history_["monitor_acc"].iloc[-1],
+        **{f"{k} acc, held-out uniform sample": v for k, v in m.final_accuracies(p.src.vectors, p.tgt.vectors,
+                                                                                   seed=seed).items()},
+        "adversarial term used (share of last 100 steps)": m.history_["adv_used"].iloc[-1],
+        "mean pairwise cos (mapped)": m.history_["mean_pairwise_cos"].iloc[-1],
+        "distinct NN": int(m.history_["distinct_nn"].iloc[-1])}
+        for (name, m), p in zip(aaes.items(), pairs.values())]).set_index("pair")
+
+
+def synthetic_table(syn: SyntheticPair, runs: Mapping[str, AdversarialAutoencoder]) -> pd.DataFrame:
+    """P@1 and P@10 against the known correspondence, and the discriminators' final accuracies, per start."""
+    return pd.DataFrame([{
+        "start": start, **syn.precision(m.transform(syn.X), m.transform_target(syn.Y)),
+        "training disc. acc (end)": m.history_["disc_acc"].iloc[-1],
+        "monitor disc. acc (end)": m.history_["monitor_acc"].iloc[-1]} for start, m in runs.items()]
+        ).set_index("start")
+
+
+def caption_values(figure: str, pairs: Mapping[str, LanguagePair], runs: int, seed: int, per: str = "pair"
+                   ) -> dict[str, str]:
+    """The glued parts of figure ``figure``'s caption: ``<figure>_data`` (the pairs' vectors as loaded) and
+    ``<figure>_runs`` (``runs`` runs, one per ``per``, and the seed); dashes in the name become underscores."""
+    key = figure.replace("-", "_")
+    data = "; ".join(f"{k}: {p.src.describe()} -> {p.tgt.describe()}" for k, p in pairs.items())
+    return {f"{key}_data": data, f"{key}_runs": f"{plotting.n_runs(runs, 'run')}, one per {per} (seed {seed})"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 10-best lists (sec. 3)
+# --------------------------------------------------------------------------------------------------------------
+class Lists(NamedTuple):
+    """One pair's 10-best lists: ``long`` (one row per (query, rank), see :func:`ten_best`, plus ``pair``) and
+    ``wide`` (one row per query, see :func:`ten_best_wide`, plus the dictionary's translations in the vocabulary)."""
+
+    long: pd.DataFrame
+    wide: pd.DataFrame
+
+
+@dataclass
+class TenBestLists:
+    """The 10-best lists of every pair: ``paper[pair]`` for the paper's words present in the source vocabulary,
+    ``frequent[pair]`` for the pair's :func:`frequent_words`."""
+
+    paper: dict[str, Lists]
+    frequent: dict[str, Lists]
+
+    def long(self) -> pd.DataFrame:
+        """All lists in one long table (the paper's words of every pair, then the frequent ones), with a column
+        ``list`` ("paper words" | "20 frequent")."""
+        return pd.concat([self.paper[n].long.assign(list="paper words") for n in self.paper]
+                         + [self.frequent[n].long.assign(list="20 frequent") for n in self.frequent],
+                         ignore_index=True)
+
+
+def pair_lists(pair: LanguagePair, aae: AdversarialAutoencoder, words: Sequence[str]) -> Lists:
+    """The 10-best target words of each of ``words`` (source words of ``pair``) after the AAE's map."""
+    rows = pair.src.lookup(words)
+    long = ten_best(aae.transform(pair.src.vectors[rows]), aae.transform_target(pair.tgt.vectors), words,
+                    pair.tgt.words, pair.dictionary)
+    d = pair.dictionary
+    gold = d[d["src"].isin(words) & d["tgt"].isin(pair.tgt.index)]
+    wide = ten_best_wide(long)
+    wide["dictionary translations in vocabulary"] = gold.groupby("src")["tgt"].apply(
+        lambda s: ", ".join(s.head(6))).reindex(wide.index).fillna("")
+    return Lists(long.assign(pair=pair.name), wide)
+
+
+def vocabulary_presence(pairs: Mapping[str, LanguagePair], words: Sequence[str]) -> pd.DataFrame:
+    """Whether each of ``words`` (rows) is in each pair's source and target vocabulary (columns (pair, side))."""
+    presence = pd.DataFrame({(name, side): {w: w in getattr(p, side) for w in words}
+                             for name, p in pairs.items() for side in ("src", "tgt")})
+    presence.index.name = "word in the vocabulary?"
+    return presence
+
+
+def ten_best_lists(pairs: Mapping[str, LanguagePair], aaes: Mapping[str, AdversarialAutoencoder],
+                   paper_words: Sequence[str], n_frequent: int = 20, skip: int = 100) -> TenBestLists:
+    """Barone sec. 3's 10-best lists for the ``paper_words`` each source vocabulary has, and for the
+    ``n_frequent`` :func:`frequent_words` of each pair (outside the ``skip`` most frequent)."""
+    paper, frequent = {}, {}
+    for name, p in pairs.items():
+        present = [w for w in paper_words if w in p.src]
+        paper[name] = pair_lists(p, aaes[name], present)
+        frequent[name] = pair_lists(p, aaes[name], frequent_words(p, n=n_frequent, skip=skip))
+    return TenBestLists(paper, frequent)
+
+
+def side_by_side(paper_lists: Mapping[str, str], lists: TenBestLists) -> pd.DataFrame:
+    """The paper's lists (``paper_lists``: word -> list as printed, ``papers.AAE_TEN_BEST``) in the column
+    :data:`PAPER_COLUMN`, and ours per pair ("(not in vocabulary)" where the source vocabulary lacks the word)."""
+    side = pd.DataFrame({PAPER_COLUMN: pd.Series(dict(paper_lists))})
+    for name, ls in lists.paper.items():
+        side[f"ours, {name}"] = ls.wide["ten_best"].reindex(side.index).fillna("(not in vocabulary)")
+    return side
+
+
+def gold_hits(long: pd.DataFrame, pairs: Mapping[str, LanguagePair]) -> pd.DataFrame:
+    """Per (pair, list): queries, dictionary translations among the 10-best, queries with one at rank 1, and the
+    number a list of 10 random target words would hold, sum over queries of 10 n_gold(q) / |target vocabulary|
+    (n_gold(q): the query's dictionary translations in the target vocabulary). ``long``: :meth:`TenBestLists.long`.
+    """
+    hits = long.groupby(["pair", "list"]).agg(
+        queries=("src", "nunique"), gold_in_10best=("gold", "sum"),
+        queries_with_gold_at_1=("gold", lambda g: int(g[long.loc[g.index, "rank"] == 1].sum())))
+    queried = long[["pair", "list", "src"]].drop_duplicates()
+    n_gold = pd.concat([p.dictionary[p.dictionary["tgt"].isin(p.tgt.index)].groupby("src").size().rename("n")
+                        .reset_index().assign(pair=name, vocab=len(p.tgt)) for name, p in pairs.items()])
+    exp = queried.merge(n_gold, on=["pair", "src"], how="left").fillna({"n": 0})
+    exp["expected"] = 10 * exp["n"] / exp.groupby("pair")["vocab"].transform("max")
+    hits["expected_gold_if_random"] = exp.groupby(["pair", "list"])["expected"].sum().round(2)
+    return hits
+
+
+# --------------------------------------------------------------------------------------------------------------
+# beyond the paper: P@k of the maps
+# --------------------------------------------------------------------------------------------------------------
+def compare_all(pairs: Mapping[str, LanguagePair], aaes: Mapping[str, AdversarialAutoencoder], cfg: Settings,
+                seed: int = 0) -> dict[str, tuple[pd.DataFrame, dict]]:
+    """:func:`compare_maps` on every pair with ``cfg.retrieval``, ``cfg.refine_iters`` and ``cfg.refine_words``."""
+    return {name: compare_maps(p, aaes[name], seed=seed, methods=cfg.retrieval, refine_iters=cfg.refine_iters,
+                               refine_words=cfg.refine_words) for name, p in pairs.items()}
+
+
+def precision_table(comparisons: Mapping[str, tuple[pd.DataFrame, dict]]) -> pd.DataFrame:
+    """The P@k tables of :func:`compare_all` stacked: columns pair, map, retrieval, p@1, p@10, n_queries."""
+    return pd.concat([t for t, _ in comparisons.values()], ignore_index=True)
+
+
+def precision_pivot(prec: pd.DataFrame) -> pd.DataFrame:
+    """P@1 and P@10 (columns, per retrieval) of each (pair, map) (rows), rounded to 3 decimals."""
+    return prec.pivot_table(index=["pair", "map"], columns="retrieval", values=["p@1", "p@10"],
+                            sort=False).round(3)
+
+
+def plot_precision(prec: pd.DataFrame) -> plt.Figure:
+    """Bars of P@1 (left) and P@10 (right), nearest-neighbour retrieval, of the :data:`MAP_ORDER` maps per pair."""
+    nn = prec[prec["retrieval"] == "nn"]
+    pairs = list(dict.fromkeys(prec["pair"]))
+    map_color = dict(zip(MAP_ORDER, [plotting.color_for("baseline"), plotting.color_for("ours"), _palette()[4],
+                                     plotting.color_for("Procrustes")]))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=False)
+    x = np.arange(len(pairs))
+    for i, mname in enumerate(MAP_ORDER):
+        sub = nn[nn["map"] == mname].set_index("pair").reindex(pairs)
+        for ax, col in zip(axes, ("p@1", "p@10")):
+            ax.bar(x + (i - 1.5) * 0.2, sub[col], width=0.2, label=mname, color=map_color[mname])
+    for ax, col in zip(axes, ("P@1", "P@10")):
+        ax.set_xticks(x, pairs)
+        ax.set(ylabel=col, title=f"{col}, nearest-neighbour retrieval")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def refinement_table(comparisons: Mapping[str, tuple[pd.DataFrame, dict]]) -> pd.DataFrame:
+    """Mutual-NN pairs each refinement round used (rows), per pair (columns)."""
+    refine = pd.DataFrame({name: {f"round {h['iteration']}": h["pairs"] for h in extra["refinement"]}
+                           for name, (_, extra) in comparisons.items()})
+    refine.index.name = "mutual-NN pairs used by the refinement"
+    return refine
+
+
+# --------------------------------------------------------------------------------------------------------------
+# records, findings and claims
+# --------------------------------------------------------------------------------------------------------------
+def record_results(results: Results, cfg: Settings, *, pairs: Mapping[str, LanguagePair],
+                   gans: Mapping[str, PlainGAN], aaes: Mapping[str, AdversarialAutoencoder],
+                   collapse: pd.DataFrame, disc: pd.DataFrame, syn_table: pd.DataFrame, prec: pd.DataFrame,
+                   lists: TenBestLists, side: pd.DataFrame) -> None:
+    """Store the run in ``results``: its parameters; records of the collapse diagnostics (GANs and the EN-IT AAE),
+    the discriminators' accuracies, P@1 on the synthetic pair and P@k of every map; tables ``ten_best``,
+    ``paper_lists_side_by_side``, ``collapse``, ``discriminators``, ``history_<run>`` and ``precision``."""
+    results.params.update({
+        "steps": cfg.steps, "gan_steps": cfg.gan_steps, "synthetic_steps": cfg.syn_steps,
+        "pairs": {n: p.info for n, p in pairs.items()}, "depth": DEPTH, "width": WIDTH, "half_batch": 128,
+        "lr_gen": 1e-3, "lr_disc": 1e-2, "lambdas": [1, 1, 1], "n_probe": cfg.n_probe,
+        "refine_iters": cfg.refine_iters, "refine_words": cfg.refine_words, "retrieval": list(cfg.retrieval)})
+    pit = pairs["EN-IT"]
+    data_it = f"EN-IT Bible word2vec {pit.src.dim}d ({pit.info['source']} -> {pit.info['target']})"
+    for label, h in collapse_histories(gans, aaes["EN-IT"]).items():
+        results.add("final mean pairwise cosine of generated vectors", data=data_it, method=label,
+                    mean=h["mean_pairwise_cos"].iloc[-1], max_over_training=h["mean_pairwise_cos"].max(),
+                    reference_target=aaes["EN-IT"].target_pairwise_cos_, steps=int(h["step"].iloc[-1]))
+        results.add(f"distinct nearest target words of {cfg.n_probe} mapped source words", data=data_it,
+                    method=label, mean=int(h["distinct_nn"].iloc[-1]), min_over_training=int(h["distinct_nn"].min()),
+                    unit="words", paper=f"GAN: {PAPER_GAN}", paper_ref="section 2")
+    for name, r in disc.iterrows():
+        d = f"{name}: {pairs[name].info['source']} -> {pairs[name].info['target']}"
+        results.add("training discriminator accuracy (last window)", data=d, method=f"AAE T={int(r['T'])}",
+                    mean=r["training disc. acc (last 100 steps)"],
+                    held_out=r["train_disc acc, held-out uniform sample"])
+        results.add("monitoring discriminator accuracy (last window)", data=d, method=f"AAE T={int(r['T'])}",
+                    mean=r["monitor disc. acc (last 100 steps)"],
+                    held_out=r["monitor_disc acc, held-out uniform sample"])
+    for start, r in syn_table.iterrows():
+        results.add("P@1 on the synthetic rotated pair", data="synthetic: 10d mixture, exact rotation",
+                    method=f"AAE from {start}", mean=r["p@1"], p_at_10=r["p@10"])
+    for _, r in prec.iterrows():
+        ours = r["map"] == "AAE (ours)"
+        for k in ("p@1", "p@10"):
+            results.add(k.upper(), data=f"{r['pair']} test words", method=f"{r['map']} ({r['retrieval']})",
+                        mean=r[k], n_queries=int(r["n_queries"]), paper="not reported" if ours else None,
+                        paper_ref="section 3 (qualitative only)" if ours else None)
+    results.add_table("ten_best", lists.long())
+    results.add_table("paper_lists_side_by_side", side)
+    results.add_table("collapse", collapse.reset_index())
+    results.add_table("discriminators", disc.reset_index())
+    for name, m in aaes.items():
+        results.add_table(f"history_{name}", m.history_)
+    for label, g in gans.items():
+        results.add_table(f"history_{label}", g.history_)
+    results.add_table("precision", prec)
+
+
+def _collapsed(row: pd.Series, reference: float, n_probe: int) -> bool:
+    """The chapter's collapse rule: the mapped words' mean pairwise cosine rose 0.5 above the target vectors' own
+    value at some point, or fewer than 10 % of the ``n_probe`` words had distinct nearest target words."""
+    return bool(row["max mean pairwise cos"] > reference + 0.5 or row["min distinct NN"] < 0.1 * n_probe)
+
+
+def _reference(collapse: pd.DataFrame) -> float:
+    return float(collapse.loc["Italian vectors (reference)", "final mean pairwise cos"])
+
+
+def _per_list(hits: pd.DataFrame, which: str, pairs: Sequence[str]) -> pd.DataFrame:
+    """Rows of ``hits`` for list ``which``, one per pair (zeros where a pair asked no word of that list)."""
+    return hits.xs(which, level="list").reindex(pairs).fillna(0)
+
+
+def _lists_verdict(got: int, chance: float) -> str:
+    """"yes": at least 2 and 3 x the translations random lists would hold; "partly": more than random; "no"."""
+    return "yes" if got >= max(2, 3 * chance) else ("partly" if got > chance else "no")
+
+
+def findings(cfg: Settings, collapse: pd.DataFrame, disc: pd.DataFrame, syn_table: pd.DataFrame,
+             hits: pd.DataFrame, prec: pd.DataFrame) -> dict[str, Any]:
+    """The values the "What we found" prose glues (Python floats, ints and strings; keys per pair end in
+    ``_en_it`` / ``_en_fr`` / ``_en_de``; per map in ``_random`` / ``_aae`` / ``_refined`` / ``_supervised``).
+
+    Verdict words follow fixed rules: collapse (:func:`_collapsed`), the discriminators "fooled" below 0.7, the
+    monitor "ahead" by more than 0.15 on every pair, the synthetic map kept / found at P@1 0.9 / 0.5, the AAE "at
+    chance" within 0.01 of the random map's P@1, the lists' claim reproduced if the gold counts exceed twice what
+    random lists would hold, plus one.
+    """
+    ref = _reference(collapse)
+    out: dict[str, Any] = {"ref_cos": ref}
+    for key, run in (("gan_mlp", GAN_RUNS[0]), ("gan_linear", GAN_RUNS[1]), ("aae", "AAE")):
+        r = collapse.loc[run]
+        out[f"{key}_max_cos"] = float(r["max mean pairwise cos"])
+        out[f"{key}_min_nn"] = int(r["min distinct NN"])
+        out[f"{key}_verdict"] = "collapses" if _collapsed(r, ref, cfg.n_probe) else "does not collapse"
+    acc, mon = disc["training disc. acc (last 100 steps)"], disc["monitor disc. acc (last 100 steps)"]
+    held, held_mon = disc["train_disc acc, held-out uniform sample"], disc["monitor_disc acc, held-out uniform sample"]
+    for n in disc.index:
+        out.update({f"disc_acc_{_key(n)}": float(acc[n]), f"monitor_acc_{_key(n)}": float(mon[n]),
+                    f"held_acc_{_key(n)}": float(held[n]), f"held_monitor_{_key(n)}": float(held_mon[n])})
+    out["disc_sentence"] = (
+        "Both stay well above 0.5 on every pair: the encoder does not make English look like the target language."
+        if min(acc.min(), mon.min()) > 0.7 else
+        "At least one of them ends at 0.7 or below on some pair: there the encoder fools it, at least in part.")
+    out["held_out_sentence"] = (
+        "The training discriminator falls well below the monitor on every pair: the encoder has learned to fool the "
+        "one discriminator it trains against, not to match the target distribution; this is what the paper's "
+        "monitor is for." if (held_mon - held).min() > 0.15 else
+        "The monitor is not 0.15 ahead of the training discriminator on every pair, so this sample does not show "
+        "the encoder fooling only the discriminator it trains against.")
+    true, rand = syn_table.loc["true map"], syn_table.loc["random orthogonal"]
+    out.update(syn_true_p1=float(true["p@1"]), syn_true_disc=float(true["training disc. acc (end)"]),
+               syn_true_verdict="keeps it" if true["p@1"] > 0.9 else "loses it",
+               syn_random_p1=float(rand["p@1"]), syn_random_disc=float(rand["training disc. acc (end)"]),
+               syn_random_verdict="it finds the map" if rand["p@1"] > 0.5 else "it does not find the map")
+    names = list(dict.fromkeys(prec["pair"]))
+    hp, hf = _per_list(hits, "paper words", names), _per_list(hits, "20 frequent", names)
+    for n in names:
+        out.update({f"paper_gold_{_key(n)}": int(hp.loc[n, "gold_in_10best"]),
+                    f"paper_chance_{_key(n)}": float(hp.loc[n, "expected_gold_if_random"]),
+                    f"freq_gold_{_key(n)}": int(hf.loc[n, "gold_in_10best"]),
+                    f"freq_chance_{_key(n)}": float(hf.loc[n, "expected_gold_if_random"]),
+                    f"freq_at1_{_key(n)}": int(hf.loc[n, "queries_with_gold_at_1"])})
+    nn = prec[prec["retrieval"] == "nn"].set_index(["pair", "map"])
+    short = dict(zip(MAP_ORDER, ("random", "aae", "refined", "supervised")))
+    for (n, m), r in nn.iterrows():
+        out[f"p1_{_key(n)}_{short[m]}"] = float(r["p@1"])
+        out[f"p10_{_key(n)}_{short[m]}"] = float(r["p@10"])
+    at_chance = [n for n in names if nn.loc[(n, "AAE (ours)"), "p@1"] <= nn.loc[(n, "random orthogonal"), "p@1"] + 0.01]
+    out["at_chance_sentence"] = (f"The AAE is at the level of a random orthogonal map on {', '.join(at_chance)}."
+                                 if at_chance else "The AAE is above a random orthogonal map on every pair.")
+    gold = hp["gold_in_10best"].sum() + hf["gold_in_10best"].sum()
+    chance = hp["expected_gold_if_random"].sum() + hf["expected_gold_if_random"].sum()
+    out["lists_claim_sentence"] = (
+        "is not reproduced here: compare the gold counts with what random lists would contain."
+        if gold <= 2 * chance + 1 else
+        "is partly reproduced: the lists contain more translations than random lists would.")
+    return out
+
+
+def claims(cfg: Settings, collapse: pd.DataFrame, hits: pd.DataFrame, prec: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's claims table (columns artefact, claim, paper, ours, verdict; artefacts are keys of
+    ``papers.ARTEFACTS``): the plain GAN's collapse (sec. 2) and, per pair, whether the 10-best lists of the
+    frequent words hold translations ("yes": at least 2 and 3 x what random lists would; "partly": more)."""
+    ref, g = _reference(collapse), collapse.loc[GAN_RUNS[0]]
+    hf = hits.xs("20 frequent", level="list")
+    p1 = prec[prec["retrieval"] == "nn"].set_index(["pair", "map"])["p@1"]
+    rows = [{"artefact": "aae.gan", "claim": "a plain GAN collapses to (near-)constant outputs", "paper": PAPER_GAN,
+             "ours": f"MLP generator: max mean pairwise cosine {g['max mean pairwise cos']:.2f} (target vectors "
+                     f"{ref:.2f}), min {int(g['min distinct NN'])} distinct nearest words of {cfg.n_probe}",
+             "verdict": "yes" if _collapsed(g, ref, cfg.n_probe) else "no"}]
+    for n in hf.index:
+        if n not in LIST_ARTEFACT:
+            continue
+        got, chance = int(hf.loc[n, "gold_in_10best"]), float(hf.loc[n, "expected_gold_if_random"])
+        rows.append({"artefact": LIST_ARTEFACT[n], "claim": f"{n}: the AAE's 10-best lists hold translations or "
+                     "related words", "paper": PAPER_LISTS,
+                     "ours": f"dictionary translations in the 10-best of 20 frequent words: {got} (random lists: "
+                             f"{chance:.2f}); P@1 {p1[(n, 'AAE (ours)')]:.3f} vs random map "
+                             f"{p1[(n, 'random orthogonal')]:.3f}",
+                     "verdict": _lists_verdict(got, chance)})
+    return pd.DataFrame(rows)
