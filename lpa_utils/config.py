@@ -22,9 +22,15 @@ def data_dir() -> Path:
     return Path(os.environ.get("LPA_DATA") or REPO_ROOT / "data" / "cache")
 
 
+#: where ``make book`` (``python -m tools.book``) keeps the book's own results files
+BOOK_RESULTS = REPO_ROOT / "book" / "results"
+
+
 def results_dir() -> Path:
-    """Where notebooks write their results records: ``$LPA_RESULTS_DIR`` or ``<repo>/book/results``."""
-    return Path(os.environ.get("LPA_RESULTS_DIR") or REPO_ROOT / "book" / "results")
+    """Where a chapter writes its results file: ``$LPA_RESULTS_DIR``, else ``lpa_results/`` in the working directory
+    (beside the output notebook of a ``papermill`` run). Only the book build sets it to :data:`BOOK_RESULTS`, so a
+    chapter rerun on other data never overwrites the book's results."""
+    return Path(os.environ.get("LPA_RESULTS_DIR") or Path.cwd() / "lpa_results")
 
 
 def resolve_profile(profile: str | None = None) -> str:

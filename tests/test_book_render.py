@@ -63,7 +63,7 @@ def test_no_cdn_and_results_are_fresh(html):
     book.check_no_cdn(html)
     executed = config.REPO_ROOT / "_build" / "smoke" / "src" / "notebooks"
     for stem in report.CHAPTERS:
-        res = config.results_dir() / f"{stem}.smoke.json"
+        res = book.results_dir() / f"{stem}.smoke.json"
         assert res.exists(), f"{res} missing: the chapter did not write its results"
         nb = nbformat.read(executed / f"{stem}.ipynb", as_version=4)
         started = dt.datetime.fromisoformat(nb.metadata["papermill"]["start_time"])

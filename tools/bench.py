@@ -41,6 +41,7 @@ from lpa_utils.maths.neighbors import knn
 from lpa_utils.maths.retrieval import _block_rows, translate, unit_rows
 from lpa_utils.report.results import Results, load
 from lpa_utils.report.tables import md_table
+from tools.paths import results_dir
 
 SIZES = {
     "full": dict(n=20_000, d=300, k=10, kdtree_queries=2_000, q=1_500, m=200_000, pairs=3_000),
@@ -218,7 +219,7 @@ def main(argv=None) -> pd.DataFrame:
             index=False))
         print(f"total {info['wall_s']} s")
     if not args.no_save:
-        res = Results("bench", profile=profile, params=info)
+        res = Results("bench", profile=profile, params=info, directory=results_dir())
         for r in df.itertuples(index=False):
             res.add("wall time", data=f"{r.size}; {r.data}", method=f"{r.task} (ours)", mean=r.ours_s, unit="s",
                     reference=r.reference, reference_s=r.ref_s, ratio=r.ratio, target=r.target, meets=r.meets,
@@ -231,7 +232,7 @@ def main(argv=None) -> pd.DataFrame:
 def bench_markdown(profile: str = "full") -> str:
     """The saved benchmark as a Markdown table (for the book's performance page)."""
 
-    doc = load("bench", profile)
+    doc = load("bench", profile, results_dir())
     df = pd.DataFrame(doc["tables"]["bench"]).reset_index(drop=True)
     p = doc.get("params", {})
     # narrow enough for the page: each row's data and note go to a numbered list under the table

@@ -35,6 +35,7 @@ from traitlets.config import Config
 from lpa_utils.config import REPO_ROOT, data_dir, resolve_profile
 from lpa_utils.io import atomic_path
 from tools.pages import write_generated_pages
+from tools.paths import results_dir
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 CHECK_TAG = "nbval-check-output"
@@ -77,8 +78,9 @@ def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | Non
     params = {"profile": profile, **(parameters or {})}
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    env_profile = os.environ.get("LPA_PROFILE")
+    env_profile, env_results = os.environ.get("LPA_PROFILE"), os.environ.get("LPA_RESULTS_DIR")
     os.environ["LPA_PROFILE"] = profile  # so helper processes started by the notebook agree
+    os.environ["LPA_RESULTS_DIR"] = str(results_dir())  # the book's results: only the build writes them
 
     # the kernel talks over local IPC sockets, not TCP ports: nothing listens on the network, and ipykernel has
     # no reason to print its "running over TCP without encryption" warning into the build's progress lines
@@ -94,10 +96,11 @@ def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | Non
             f"  the partly executed notebook is {out}"
         ) from None
     finally:
-        if env_profile is None:
-            os.environ.pop("LPA_PROFILE", None)
-        else:
-            os.environ["LPA_PROFILE"] = env_profile
+        for key, old in (("LPA_PROFILE", env_profile), ("LPA_RESULTS_DIR", env_results)):
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
     return time.perf_counter() - t0
 
 
@@ -239,11 +242,12 @@ def build(profile: str | None = None, only: list[str] | None = None, render_html
     if not only:
         print("==> benchmark of lpa_utils against reference implementations (python -m tools.bench)", flush=True)
         t0 = time.perf_counter()
+        env = {**os.environ, "LPA_PROFILE": profile, "LPA_RESULTS_DIR": str(results_dir())}
         cmd = [sys.executable, "-m", "tools.bench"] + (["--quick"] if profile == "smoke" else [])
-        if subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "LPA_PROFILE": profile}).returncode != 0:
+        if subprocess.run(cmd, cwd=REPO_ROOT, env=env).returncode != 0:
             raise SystemExit("ERROR: the benchmark failed (python -m tools.bench); see the messages above")
         cmd = [sys.executable, "-m", "tools.scaling"] + (["--quick"] if profile == "smoke" else [])
-        if subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "LPA_PROFILE": profile}).returncode != 0:
+        if subprocess.run(cmd, cwd=REPO_ROOT, env=env).returncode != 0:
             raise SystemExit("ERROR: the scaling measurement failed (python -m tools.scaling)")
         print(f"    benchmark and scaling done in {_fmt(time.perf_counter() - t0)}", flush=True)
     for nb in chapters():  # chapters not executed this time still need a page: copy the source

@@ -22,6 +22,7 @@ from lpa_utils.report.papers import DATA_SIZES
 from lpa_utils.report.results import load_all
 from lpa_utils.report.tables import md_table
 from tools.bench import bench_markdown as bench_table
+from tools.paths import results_dir
 from tools.scaling import plot as plot_scaling
 
 CHAPTERS = ("01_manifolds", "02_lle_weights", "03_word_alignment", "04_nli_regularisation",
@@ -39,7 +40,7 @@ def chapter_timing_markdown(profile: str, executed_dir: Path | None = None) -> s
     """Wall time of each chapter in this build: papermill's duration of the executed notebook (the whole
     notebook), and the finish time from the chapter's results file."""
 
-    docs = load_all(profile)
+    docs = load_all(profile, results_dir())
     rows = []
     for ch in CHAPTERS:
         duration = None
@@ -53,7 +54,7 @@ def chapter_timing_markdown(profile: str, executed_dir: Path | None = None) -> s
 
 def records_markdown(profile: str) -> str:
     """Every record of every chapter: quantity, data, method, mean +- std (runs), the paper's figure."""
-    docs = load_all(profile)
+    docs = load_all(profile, results_dir())
     parts = []
     for ch in CHAPTERS:
         if ch not in docs:
@@ -74,7 +75,7 @@ def records_markdown(profile: str) -> str:
 
 def bench_markdown(profile: str) -> str:
     """The benchmark table (``book/results/bench[.smoke].json``, written by ``python -m tools.bench``)."""
-    if "bench" not in load_all(profile):
+    if "bench" not in load_all(profile, results_dir()):
         return "*No benchmark results in this build (run `python -m tools.bench`).*\n"
 
     return bench_table(profile)
@@ -123,7 +124,7 @@ def data_cost_markdown() -> str:
 
 def scaling_markdown(profile: str, out_dir: Path) -> str:
     """The scaling plot (written next to the generated pages) and its table."""
-    docs = load_all(profile)
+    docs = load_all(profile, results_dir())
     if "scaling" not in docs:
         return "*No scaling measurements in this build (run `python -m tools.scaling`).*\n"
 
@@ -166,7 +167,7 @@ def expected_times_markdown(profile: str) -> str:
     """Expected CPU times of the main steps on the papers' own data, extrapolated from this build's scaling
     measurements and sentence-encoding rate (GPU times are not measured anywhere in this book)."""
 
-    docs = load_all(profile)
+    docs = load_all(profile, results_dir())
     rows = []
     if "scaling" in docs:
         df = pd.DataFrame(docs["scaling"]["tables"]["scaling"])
@@ -216,7 +217,7 @@ def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
     }
     try:
 
-        pages["claims.inc"] = claims_markdown(load_all(profile))
+        pages["claims.inc"] = claims_markdown(load_all(profile, results_dir()))
     except ImportError:
         pages["claims.inc"] = "## Results by chapter\n\n" + records_markdown(profile)
     pages["bench.inc"] = bench_markdown(profile)

@@ -25,6 +25,7 @@ from lpa_utils.maths.neighbors import knn
 from lpa_utils.maths.retrieval import translate
 from lpa_utils.report.plotting import set_style
 from lpa_utils.report.results import Results
+from tools.paths import results_dir
 
 SIZES = {
     "full": {"vocab": [2_500, 5_000, 10_000, 20_000], "targets": [25_000, 50_000, 100_000, 200_000],
@@ -107,7 +108,8 @@ def main(argv=None) -> pd.DataFrame:
     profile = "smoke" if args.quick else resolve_profile(None)
     torch.manual_seed(0)
     df = run(profile)
-    res = Results("scaling", profile=profile, params={"sizes": SIZES[profile], "threads": torch.get_num_threads()})
+    res = Results("scaling", profile=profile, params={"sizes": SIZES[profile], "threads": torch.get_num_threads()},
+                  directory=results_dir())
     for r in df.itertuples(index=False):
         res.add("wall time", data=f"Gaussian, {r.size:,} {r[1]}", method=r.task, mean=r.seconds, unit="s")
     res.add_table("scaling", df)

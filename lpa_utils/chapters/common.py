@@ -74,11 +74,12 @@ class Chapter:
 
 
 def setup(name: str, *, profile: str | None = None, device: str | None = "cpu", threads: int | None = 1,
-          params: dict[str, Any] | None = None) -> Chapter:
+          params: dict[str, Any] | None = None, results_dir: str | None = None) -> Chapter:
     """Start chapter ``name`` (e.g. ``"03_word_alignment"``): profile, plotting style, threads, device, results.
 
     ``threads=None`` leaves torch and BLAS as they are. ``params`` are stored in the results file beside the
-    profile, device and threads.
+    profile, device and threads. The results file goes to ``results_dir`` if given, else to
+    :func:`lpa_utils.config.results_dir` (``lpa_results/`` beside the run; ``make book`` sets ``book/results``).
     """
     prof = resolve_profile(profile)
     plotting.set_style()
@@ -87,5 +88,6 @@ def setup(name: str, *, profile: str | None = None, device: str | None = "cpu", 
         threadpool_limits(int(threads))
     dev = resolve_device(device)
     pd.set_option("display.max_colwidth", 120)
-    res = Results(name, profile=prof, params={"device": str(dev), "threads": threads, **(params or {})})
+    res = Results(name, profile=prof, params={"device": str(dev), "threads": threads, **(params or {})},
+                  directory=results_dir)
     return Chapter(name=name, profile=prof, device=dev, threads=threads or torch.get_num_threads(), results=res)

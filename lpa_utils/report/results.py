@@ -107,8 +107,10 @@ class Results:
     >>> res.save()                                                       # doctest: +SKIP
     """
 
-    def __init__(self, chapter: str, profile: str | None = None, params: dict[str, Any] | None = None):
+    def __init__(self, chapter: str, profile: str | None = None, params: dict[str, Any] | None = None,
+                 directory: str | Path | None = None):
         self.chapter = chapter
+        self.directory = directory
         self.profile = resolve_profile(profile)
         self.params = dict(params or {})
         self.records: list[Record] = []
@@ -159,8 +161,10 @@ class Results:
         return pd.DataFrame([asdict(r) for r in self.records])
 
     def path(self) -> Path:
+        """``<directory>/<chapter>[.<profile>].json``; the directory is the one given, else
+        :func:`lpa_utils.config.results_dir`."""
         suffix = ".json" if self.profile == "full" else f".{self.profile}.json"
-        return results_dir() / f"{self.chapter}{suffix}"
+        return Path(self.directory or results_dir()) / f"{self.chapter}{suffix}"
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the JSON file atomically (see module docstring); returns its path."""
