@@ -76,8 +76,9 @@ def test_external_resources_detects_loads_not_links():
     html = ('<script src="https://unpkg.com/thebe.js"></script><link rel="stylesheet" href="//cdn.x.org/a.css">'
             '<a href="https://papermill.readthedocs.io">docs</a><script>const U = "https://unpkg.com/x";</script>'
             '<img src="../_images/fig.png"><div style="background: url(https://fonts.example/f.woff)"></div>')
+    # a URL written into an inline script (sphinx-thebe's THEBE_JS_URL) counts: the book must name no CDN at all
     assert book.external_resources(html) == ["https://unpkg.com/thebe.js", "//cdn.x.org/a.css",
-                                             "https://fonts.example/f.woff"]
+                                             "https://fonts.example/f.woff", "https://unpkg.com/x"]
 
 
 def test_strip_keeps_only_checked_outputs(tmp_path):
