@@ -7,6 +7,7 @@ The notebook calls these functions one idea per cell: :func:`sizes` (the profile
 (eq. 2), the ``plot_*`` functions (each returns a matplotlib Figure), :func:`findings` (the values glued into the
 prose) and :func:`record_results` (records, tables and the claims table of the results file).
 """
+
 from __future__ import annotations
 
 import time
@@ -85,11 +86,19 @@ def weight_invariances(X, idx, reg: float = 1e-3, seed: int = 0, scale: float = 
     Q = ortho_group.rvs(X.shape[1], random_state=rng)
     shift = rng.normal(size=X.shape[1]) * 10.0
     W0 = lle_weights(X, idx, reg=reg, device="cpu", dtype=torch.float64)
-    transforms = {"rotation": X @ Q, f"scaling x{scale}": scale * X, "translation": X + shift,
-                  "all three": scale * X @ Q + shift}
-    rows = [{"transform": name, "max_abs_diff": float((lle_weights(T, idx, reg=reg, device="cpu",
-                                                                   dtype=torch.float64) - W0).abs().max())}
-            for name, T in transforms.items()]
+    transforms = {
+        "rotation": X @ Q,
+        f"scaling x{scale}": scale * X,
+        "translation": X + shift,
+        "all three": scale * X @ Q + shift,
+    }
+    rows = [
+        {
+            "transform": name,
+            "max_abs_diff": float((lle_weights(T, idx, reg=reg, device="cpu", dtype=torch.float64) - W0).abs().max()),
+        }
+        for name, T in transforms.items()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -106,8 +115,13 @@ def closed_form_vs_sklearn(points: dict[str, np.ndarray], k: int = 10, reg: floa
         _, idx = knn(X, k, device="cpu")
         ours = lle_weights(X, idx, reg=reg, device="cpu", dtype=torch.float64).numpy()
         theirs = barycenter_weights(X, X, idx.numpy(), reg=reg)
-        out.append({"data": name, "max_abs_diff": float(np.abs(ours - theirs).max()),
-                    "rows_sum_to_one": bool(np.abs(ours.sum(1) - 1).max() < 1e-12)})
+        out.append(
+            {
+                "data": name,
+                "max_abs_diff": float(np.abs(ours - theirs).max()),
+                "rows_sum_to_one": bool(np.abs(ours.sum(1) - 1).max() < 1e-12),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -135,8 +149,11 @@ class ClosedFormChecks:
     def summary(self) -> str:
         """The checks as plain text (what the notebook prints and nbval compares): differences rounded to 10
         decimals, invariances to 9."""
-        lines = [f"{r['data']}: max |W_ours - W_sklearn| = {r['max_abs_diff']:.10f} (rounded to 10 decimals);"
-                 f" rows sum to 1 within 1e-12: {r['rows_sum_to_one']}" for _, r in self.sklearn.iterrows()]
+        lines = [
+            f"{r['data']}: max |W_ours - W_sklearn| = {r['max_abs_diff']:.10f} (rounded to 10 decimals);"
+            f" rows sum to 1 within 1e-12: {r['rows_sum_to_one']}"
+            for _, r in self.sklearn.iterrows()
+        ]
         inv = self.invariances.copy()
         inv["max_abs_diff < 1e-9"] = inv["max_abs_diff"] < 1e-9
         lines.append(inv.assign(max_abs_diff=inv["max_abs_diff"].round(9)).to_string(index=False))
@@ -190,12 +207,20 @@ def phase1(V, rows, k: int, reg: float, steps: int, seed: int = 0, device=None) 
     X = V[np.asarray(rows)]
     _, idx = neighbours_of_rows(V, rows, k, device=device)
     W_closed = lle_weights(X, idx, reg=reg, ref=V, device=device, dtype=torch.float64)
-    W_learned, hist = learn_lle_weights(X, idx, steps=steps, lr=1.0, ref=V, seed=seed, reg=reg,
-                                        device=device, dtype=torch.float64)
+    W_learned, hist = learn_lle_weights(
+        X, idx, steps=steps, lr=1.0, ref=V, seed=seed, reg=reg, device=device, dtype=torch.float64
+    )
     closed_loss = float(reconstruction_error(X, idx, W_closed, ref=V, device=device).mean())
-    return Phase1(history=pd.DataFrame(hist), closed_loss=closed_loss,
-                  row_sum_error=float((W_learned.sum(1) - 1).abs().max()), n_words=len(X), k=k, reg=reg,
-                  steps=steps, seed=seed)
+    return Phase1(
+        history=pd.DataFrame(hist),
+        closed_loss=closed_loss,
+        row_sum_error=float((W_learned.sum(1) - 1).abs().max()),
+        n_words=len(X),
+        k=k,
+        reg=reg,
+        steps=steps,
+        seed=seed,
+    )
 
 
 def plot_phase1(p1: Phase1, name: str) -> plt.Figure:
@@ -227,14 +252,15 @@ def reconstruction_vs_k(V, rows, ks, reg: float = 1e-3, device=None) -> pd.DataF
     V = np.asarray(V, dtype=np.float64)
     X = V[np.asarray(rows)]
     _, idx = neighbours_of_rows(V, rows, int(max(ks)), device=device)
-    norm2 = (X ** 2).sum(1)
+    norm2 = (X**2).sum(1)
     out = []
     for k in ks:
         sub = idx[:, :k]
         W = lle_weights(X, sub, reg=reg, ref=V, device=device, dtype=torch.float64)
         rel = reconstruction_error(X, sub, W, ref=V, device=device).cpu().numpy() / norm2
-        out.append({"k": int(k), "mean relative error": float(rel.mean()),
-                    "median relative error": float(np.median(rel))})
+        out.append(
+            {"k": int(k), "mean relative error": float(rel.mean()), "median relative error": float(np.median(rel))}
+        )
     return pd.DataFrame(out)
 
 
@@ -246,13 +272,19 @@ def regulariser_effect(V, rows, k: int, regs, device=None) -> pd.DataFrame:
     V = np.asarray(V, dtype=np.float64)
     X = V[np.asarray(rows)]
     _, idx = neighbours_of_rows(V, rows, k, device=device)
-    norm2 = (X ** 2).sum(1)
+    norm2 = (X**2).sum(1)
     out = []
     for r in regs:
         W = lle_weights(X, idx, reg=float(r), ref=V, device=device, dtype=torch.float64)
         rel = reconstruction_error(X, idx, W, ref=V, device=device).cpu().numpy() / norm2
-        out.append({"reg": float(r), "mean relative error": float(rel.mean()),
-                    "mean ||w||": float(W.norm(dim=1).mean()), "max |w|": float(W.abs().max())})
+        out.append(
+            {
+                "reg": float(r),
+                "mean relative error": float(rel.mean()),
+                "mean ||w||": float(W.norm(dim=1).mean()),
+                "max |w|": float(W.abs().max()),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -267,8 +299,7 @@ def plot_k_and_reg(by_k: pd.DataFrame, by_reg: pd.DataFrame, k: int, title: str)
     axes[1].plot(by_reg["reg"], by_reg["mean relative error"], marker="o", label="relative error")
     axes[1].plot(by_reg["reg"], by_reg["max |w|"], marker="s", label="max |w|")
     axes[1].set_xscale("log")
-    axes[1].set(xlabel="reg (relative to trace of G)", ylabel="value",
-                title=f"effect of the regulariser (k = {k})")
+    axes[1].set(xlabel="reg (relative to trace of G)", ylabel="value", title=f"effect of the regulariser (k = {k})")
     axes[1].legend()
     fig.suptitle(title)
     fig.tight_layout()
@@ -294,12 +325,22 @@ def word_reconstructions(vectors, words, queries, k: int = 10, reg: float = 1e-3
     uni = reconstruction_error(V[qi], idx, np.full(idx.shape, 1.0 / k), ref=V, device=device).cpu().numpy()
     norm2 = (V[qi] ** 2).sum(1)
     words_arr = np.asarray(words, dtype=object)
-    table = pd.DataFrame({"query": np.repeat(np.asarray(queries, dtype=object), k),
-                          "rank": np.tile(np.arange(1, k + 1), len(queries)),
-                          "neighbour": words_arr[idx.ravel()], "distance": dist.ravel(),
-                          "weight": W.cpu().numpy().ravel()})
-    errors = pd.DataFrame({"query": list(queries), "relative error (LLE weights)": err / norm2,
-                           "relative error (uniform 1/k)": uni / norm2})
+    table = pd.DataFrame(
+        {
+            "query": np.repeat(np.asarray(queries, dtype=object), k),
+            "rank": np.tile(np.arange(1, k + 1), len(queries)),
+            "neighbour": words_arr[idx.ravel()],
+            "distance": dist.ravel(),
+            "weight": W.cpu().numpy().ravel(),
+        }
+    )
+    errors = pd.DataFrame(
+        {
+            "query": list(queries),
+            "relative error (LLE weights)": err / norm2,
+            "relative error (uniform 1/k)": uni / norm2,
+        }
+    )
     return table, errors
 
 
@@ -312,8 +353,16 @@ def plot_word_weights(recon: pd.DataFrame, title: str) -> plt.Figure:
     weights = recon.pivot(index="query", columns="rank", values="weight").loc[queries]
     annot = labels.to_numpy() + "\n" + np.char.mod("%.2f", weights.to_numpy().astype(float))
     fig, ax = plt.subplots(figsize=(1.25 * k + 2, 0.7 * len(queries) + 1.5))
-    sns.heatmap(weights.astype(float), annot=annot, fmt="", cmap="vlag", center=0, ax=ax,
-                annot_kws={"fontsize": 7}, cbar_kws={"label": "LLE weight"})
+    sns.heatmap(
+        weights.astype(float),
+        annot=annot,
+        fmt="",
+        cmap="vlag",
+        center=0,
+        ax=ax,
+        annot_kws={"fontsize": 7},
+        cbar_kws={"label": "LLE weight"},
+    )
     ax.set(xlabel="neighbour rank (1 = nearest)", ylabel="word", title=title)
     return fig
 
@@ -321,8 +370,9 @@ def plot_word_weights(recon: pd.DataFrame, title: str) -> plt.Figure:
 # --------------------------------------------------------------------------- 5 · the embedding step (eq. 2)
 
 
-def embedding_vs_sklearn(X, n_neighbors: int = 12, n_components: int = 2, reg: float = 1e-3,
-                         eigen_solver: str = "arpack", seed: int = 0):
+def embedding_vs_sklearn(
+    X, n_neighbors: int = 12, n_components: int = 2, reg: float = 1e-3, eigen_solver: str = "arpack", seed: int = 0
+):
     """Our eq. 2 embedding (:func:`lpa_utils.maths.lle.lle_embedding`) beside
     ``sklearn.manifold.LocallyLinearEmbedding`` (standard, the same ``eigen_solver``: "arpack" (sparse
     shift-invert, fast) or "dense") on the same points X (n, d). Returns ``(ours, theirs, gap, knn_agreement)``:
@@ -330,10 +380,17 @@ def embedding_vs_sklearn(X, n_neighbors: int = 12, n_components: int = 2, reg: f
     are unique only up to sign), relative to the largest coordinate, and the fraction of 10-NN the two embeddings
     share."""
     X = np.asarray(X, dtype=np.float64)
-    ours = lle_embedding(X, n_neighbors, n_components, reg=reg, eigen_solver=eigen_solver, device="cpu",
-                         dtype=torch.float64).numpy()
-    theirs = LocallyLinearEmbedding(n_neighbors=n_neighbors, n_components=n_components, reg=reg, tol=1e-10,
-                                    eigen_solver=eigen_solver, random_state=seed).fit_transform(X)
+    ours = lle_embedding(
+        X, n_neighbors, n_components, reg=reg, eigen_solver=eigen_solver, device="cpu", dtype=torch.float64
+    ).numpy()
+    theirs = LocallyLinearEmbedding(
+        n_neighbors=n_neighbors,
+        n_components=n_components,
+        reg=reg,
+        tol=1e-10,
+        eigen_solver=eigen_solver,
+        random_state=seed,
+    ).fit_transform(X)
     R, _ = orthogonal_procrustes(ours, theirs)
     gap = float(np.abs(ours @ R - theirs).max() / np.abs(theirs).max())
     return ours, theirs, gap, knn_kept(ours, theirs, 10)
@@ -358,8 +415,7 @@ class EmbeddingCheck:
         return f"synthetic swiss roll, {self.n:,} points, noise {self.noise:g}, k = {self.k}"
 
 
-def embedding_check(n: int = 800, k: int = 12, noise: float = 0.05, reg: float = 1e-3,
-                    seed: int = 0) -> EmbeddingCheck:
+def embedding_check(n: int = 800, k: int = 12, noise: float = 0.05, reg: float = 1e-3, seed: int = 0) -> EmbeddingCheck:
     """:func:`embedding_vs_sklearn` (2 components) on ``n`` points of chapter 01's swiss roll (:func:`swiss_roll`)."""
     X, t = swiss_roll(n, noise=noise, seed=seed)
     ours, theirs, gap, agree = embedding_vs_sklearn(X, n_neighbors=k, n_components=2, reg=reg)
@@ -379,8 +435,15 @@ def plot_embeddings(check: EmbeddingCheck) -> plt.Figure:
 # --------------------------------------------------------------------------- findings and results
 
 
-def findings(ch: Chapter, checks: ClosedFormChecks, p1: Phase1, by_k: pd.DataFrame, by_reg: pd.DataFrame,
-             errors: pd.DataFrame, emb: EmbeddingCheck) -> dict:
+def findings(
+    ch: Chapter,
+    checks: ClosedFormChecks,
+    p1: Phase1,
+    by_k: pd.DataFrame,
+    by_reg: pd.DataFrame,
+    errors: pd.DataFrame,
+    eq2: EmbeddingCheck,
+) -> dict:
     """The values the chapter's prose glues (``ch.glue(**findings(...))``): Python floats, ints and strings.
 
     ``sklearn_diff``, ``invariance_max`` (eq. 1 checks); ``phase1_verb`` ("reaches" below 1e-4, else
@@ -394,73 +457,132 @@ def findings(ch: Chapter, checks: ClosedFormChecks, p1: Phase1, by_k: pd.DataFra
     lle, uni = errors["relative error (LLE weights)"], errors["relative error (uniform 1/k)"]
     beats = bool((lle < uni).all())
     return {
-        "sklearn_diff": checks.sklearn_diff, "invariance_max": checks.invariance_max,
+        "sklearn_diff": checks.sklearn_diff,
+        "invariance_max": checks.invariance_max,
         "phase1_verb": "reaches" if p1.final_gap < 1e-4 else "approaches",
-        "n_words": int(p1.n_words), "steps": int(p1.steps), "phase1_gap": p1.final_gap,
-        "phase1_loss": p1.final_loss, "closed_loss": p1.closed_loss,
+        "n_words": int(p1.n_words),
+        "steps": int(p1.steps),
+        "phase1_gap": p1.final_gap,
+        "phase1_loss": p1.final_loss,
+        "closed_loss": p1.closed_loss,
         "phase1_loss_rel": abs(p1.final_loss - p1.closed_loss) / p1.closed_loss,
         "phase1_row_sum": p1.row_sum_error,
-        "k_first": int(k_err.index[0]), "k_last": int(k_err.index[-1]), "err_k_first": float(k_err.iloc[0]),
-        "err_k10": float(k_err.get(10, np.nan)), "err_k_last": float(k_err.iloc[-1]),
-        "err_reg_default": float(reg_err.loc[1e-3]), "err_reg_small": float(reg_err.loc[1e-6]),
-        "word_errors": "; ".join(f"'{q}' {a:.3f} (uniform weights {b:.3f})"
-                                 for q, a, b in zip(errors["query"], lle, uni)),
-        "words_verdict": ("the fitted weights beat a plain average of the neighbours for every word" if beats
-                          else "the fitted weights do not always beat a plain average of the neighbours"),
-        "embedding_gap": float(emb.gap), "embedding_agree": float(emb.agree),
-        "profile": ch.profile, "wall_time": int(round(time.perf_counter() - ch.started)),
+        "k_first": int(k_err.index[0]),
+        "k_last": int(k_err.index[-1]),
+        "err_k_first": float(k_err.iloc[0]),
+        "err_k10": float(k_err.get(10, np.nan)),
+        "err_k_last": float(k_err.iloc[-1]),
+        "err_reg_default": float(reg_err.loc[1e-3]),
+        "err_reg_small": float(reg_err.loc[1e-6]),
+        "word_errors": "; ".join(
+            f"'{q}' {a:.3f} (uniform weights {b:.3f})" for q, a, b in zip(errors["query"], lle, uni)
+        ),
+        "words_verdict": (
+            "the fitted weights beat a plain average of the neighbours for every word"
+            if beats
+            else "the fitted weights do not always beat a plain average of the neighbours"
+        ),
+        "embedding_gap": float(eq2.gap),
+        "embedding_agree": float(eq2.agree),
+        "profile": ch.profile,
+        "wall_time": int(round(time.perf_counter() - ch.started)),
     }
 
 
-def record_results(res: Results, *, embeddings: str, sizes: Sizes, k: int, reg: float, queries: list[str],
-                   checks: ClosedFormChecks, p1: Phase1, by_k: pd.DataFrame, by_reg: pd.DataFrame,
-                   recon: pd.DataFrame, errors: pd.DataFrame, emb: EmbeddingCheck) -> None:
+def record_results(
+    res: Results,
+    *,
+    embeddings: str,
+    sizes: Sizes,
+    k: int,
+    reg: float,
+    queries: list[str],
+    checks: ClosedFormChecks,
+    p1: Phase1,
+    by_k: pd.DataFrame,
+    by_reg: pd.DataFrame,
+    recon: pd.DataFrame,
+    errors: pd.DataFrame,
+    eq2: EmbeddingCheck,
+) -> None:
     """Add the chapter's parameters, records, tables and claims table (artefact ``lpl.eq6``) to ``res``.
 
     Records, in order: eq. 1 against scikit-learn, the four invariances, phase 1's gap and loss difference, the
     mean relative error per k, each query word's relative error, and the eq. 2 gap. Tables: ``phase1_history``,
     ``error_vs_k``, ``regulariser``, ``word_reconstructions``, ``claims``.
     """
-    res.params.update({"embeddings": embeddings, "max_words": sizes.max_words, "n_words": sizes.n_words, "k": k,
-                       "reg": reg, "steps": sizes.steps, "words": list(queries), "ks": sizes.ks,
-                       "regs": sizes.regs})
+    res.params.update(
+        {
+            "embeddings": embeddings,
+            "max_words": sizes.max_words,
+            "n_words": sizes.n_words,
+            "k": k,
+            "reg": reg,
+            "steps": sizes.steps,
+            "words": list(queries),
+            "ks": sizes.ks,
+            "regs": sizes.regs,
+        }
+    )
     roll = f"swiss roll {checks.n}, k={checks.k}"
     res.add("max |W - sklearn barycenter_weights|", data=roll, method="lle_weights", mean=checks.sklearn_diff)
     for _, r in checks.invariances.iterrows():
-        res.add(f"max weight change under {r['transform']}", data=roll, method="lle_weights",
-                mean=r["max_abs_diff"])
+        res.add(f"max weight change under {r['transform']}", data=roll, method="lle_weights", mean=r["max_abs_diff"])
     phase = f"phase 1, {p1.steps} steps"
     res.add("max |W_learned - W_closed|", data=embeddings, method=phase, mean=p1.final_gap, n_words=p1.n_words)
-    res.add("phase-1 loss minus closed-form loss", data=embeddings, method=phase,
-            mean=p1.final_loss - p1.closed_loss)
+    res.add("phase-1 loss minus closed-form loss", data=embeddings, method=phase, mean=p1.final_loss - p1.closed_loss)
     for _, r in by_k.iterrows():
-        res.add(f"mean relative reconstruction error, k={int(r['k'])}", data=embeddings, method="lle_weights",
-                mean=r["mean relative error"], k=int(r["k"]))
+        res.add(
+            f"mean relative reconstruction error, k={int(r['k'])}",
+            data=embeddings,
+            method="lle_weights",
+            mean=r["mean relative error"],
+            k=int(r["k"]),
+        )
     for _, r in errors.iterrows():
-        res.add(f"relative reconstruction error of '{r['query']}'", data=embeddings, method=f"lle_weights k={k}",
-                mean=r["relative error (LLE weights)"], uniform=r["relative error (uniform 1/k)"])
-    res.add("eq. 2 embedding gap to sklearn (after Procrustes)", data=f"swiss roll {emb.n}",
-            method="lle_embedding", mean=emb.gap)
+        res.add(
+            f"relative reconstruction error of '{r['query']}'",
+            data=embeddings,
+            method=f"lle_weights k={k}",
+            mean=r["relative error (LLE weights)"],
+            uniform=r["relative error (uniform 1/k)"],
+        )
+    res.add(
+        "eq. 2 embedding gap to sklearn (after Procrustes)",
+        data=f"swiss roll {eq2.n}",
+        method="lle_embedding",
+        mean=eq2.gap,
+    )
     res.add_table("phase1_history", p1.history)
     res.add_table("error_vs_k", by_k)
     res.add_table("regulariser", by_reg)
     res.add_table("word_reconstructions", recon)
-    res.add_table("claims", claims(checks, p1, emb))
+    res.add_table("claims", claims(checks, p1, eq2))
 
 
-def claims(checks: ClosedFormChecks, p1: Phase1, emb: EmbeddingCheck) -> list[dict]:
+def claims(checks: ClosedFormChecks, p1: Phase1, eq2: EmbeddingCheck) -> list[dict]:
     """The claims table: phase 1 learns the LLE weights (yes below 1e-4, else partly), the weights are invariant
     (yes below 1e-8), eq. 2 is LLE (yes below a 1e-4 gap to scikit-learn); artefact ``lpl.eq6``."""
     return [
-        {"artefact": ARTEFACT,
-         "claim": "phase 1 (gradient descent on eq. 6, rows summing to one) learns the LLE weights",
-         "paper": "section 3.3.1",
-         "ours": f"max |W_learned - W_closed| = {p1.final_gap:.1e} after {p1.steps} steps",
-         "verdict": "yes" if p1.final_gap < 1e-4 else "partly"},
-        {"artefact": ARTEFACT, "claim": "the sum-to-one weights are invariant to rotation, scaling and translation",
-         "paper": "section 3.3 (Roweis and Saul)", "ours": f"largest weight change {checks.invariance_max:.1e}",
-         "verdict": "yes" if checks.invariance_max < 1e-8 else "no"},
-        {"artefact": ARTEFACT, "claim": "eq. 2 (the embedding step) is LLE",
-         "paper": "section 2.1", "ours": f"gap to scikit-learn's LocallyLinearEmbedding {emb.gap:.1e}",
-         "verdict": "yes" if emb.gap < 1e-4 else "no"},
+        {
+            "artefact": ARTEFACT,
+            "claim": "phase 1 (gradient descent on eq. 6, rows summing to one) learns the LLE weights",
+            "paper": "section 3.3.1",
+            "ours": f"max |W_learned - W_closed| = {p1.final_gap:.1e} after {p1.steps} steps",
+            "verdict": "yes" if p1.final_gap < 1e-4 else "partly",
+        },
+        {
+            "artefact": ARTEFACT,
+            "claim": "the sum-to-one weights are invariant to rotation, scaling and translation",
+            "paper": "section 3.3 (Roweis and Saul)",
+            "ours": f"largest weight change {checks.invariance_max:.1e}",
+            "verdict": "yes" if checks.invariance_max < 1e-8 else "no",
+        },
+        {
+            "artefact": ARTEFACT,
+            "claim": "eq. 2 (the embedding step) is LLE",
+            "paper": "section 2.1",
+            "ours": f"gap to scikit-learn's LocallyLinearEmbedding {eq2.gap:.1e}",
+            "verdict": "yes" if eq2.gap < 1e-4 else "no",
+        },
     ]
