@@ -5,6 +5,11 @@ References are independent: NumPy hand computations, scikit-learn's NearestNeigh
 """
 from __future__ import annotations
 
+import json
+import time
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +17,11 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from lpa_utils.chapters import ch04_nli as C4
+from lpa_utils.data import load_snli
 from lpa_utils.models import nli
 from lpa_utils.models.nli import LABELS, MODELS, NLIConfig
+from lpa_utils.report.papers import ARTEFACTS, NLI_GAIN
+from lpa_utils.report.results import Results
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny models run faster on one thread
 
@@ -362,10 +370,12 @@ def test_paper_claims_by_hand():
     assert spread["value"] == 3 and spread["verdict"] == "yes"
     beats = c.loc[("MSE+LPL beats MSE alone", "MSE+LPL")]
     assert beats["verdict"] == "yes"
-    assert set(c["artefact"]) == {"Fig. 3a", "Fig. 3b"}
-    assert spread["artefact"] == "Fig. 3b"
-    lab = C4.check_paper_claims(df, label="glove-mean", artefacts=("Figs. 4, 5", "Figs. 4, 5"))
-    assert lab["claim"].str.startswith("glove-mean: ").all() and set(lab["artefact"]) == {"Figs. 4, 5"}
+    assert set(c["artefact"]) == {"lpl.fig3a", "lpl.fig3b"}
+    assert spread["artefact"] == "lpl.fig3b"
+    # the paper's figure comes from lpa_utils.report.papers.NLI_GAIN
+    assert gain["paper"] == "+8.9 pp (+19.3% relative) at 1000"
+    lab = C4.check_paper_claims(df, label="glove-mean", artefacts=("lpl.fig4_5", "lpl.fig4_5"))
+    assert lab["claim"].str.startswith("glove-mean: ").all() and set(lab["artefact"]) == {"lpl.fig4_5"}
     # flip: no gain at all
     flat = _runs_frame({(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000) for m in MODELS})
     cf = C4.check_paper_claims(flat).set_index(["claim", "model"])
@@ -386,8 +396,8 @@ def test_paper_claims_by_hand():
 
 
 def test_subsample_frames_keeps_premise_groups():
-    df = pd.DataFrame({"premise": np.repeat([f"p{i}" for i in range(50)], 3), "hypothesis": [f"h{i}" for i in range(150)],
-                       "label_id": np.tile([0, 1, 2], 50)})
+    df = pd.DataFrame({"premise": np.repeat([f"p{i}" for i in range(50)], 3),
+                       "hypothesis": [f"h{i}" for i in range(150)], "label_id": np.tile([0, 1, 2], 50)})
     sub = nli.subsample_frames({"train": df}, {"train": 30}, seed=0)["train"]
     assert len(sub) == 30 and sub["premise"].nunique() == 10
     again = nli.subsample_frames({"train": df}, {"train": 30}, seed=0)["train"]
@@ -428,9 +438,161 @@ def test_purity_claims_by_hand():
                            "pred_purity": [0.50, 0.52, 0.60, 0.62, 0.51, 0.53],
                            "gold_agree": [0.40, 0.40, 0.39, 0.39, 0.45, 0.47]})
     c = C4.check_purity_claims(purity).set_index(["claim", "model"])
+    assert set(c["artefact"]) == {"lpl.table3"}
     pred = "neighbours' predicted labels cluster"
     gold = "neighbours share the test pair's gold label"
     assert c.loc[(pred, "MSE"), "value"] == pytest.approx(10.0) and c.loc[(pred, "MSE"), "verdict"] == "yes"
     assert c.loc[(pred, "MSE+LPL"), "verdict"] == "partly"          # +1 pp, std 1.4 pp
     assert c.loc[(gold, "MSE"), "verdict"] == "no"
     assert c.loc[(gold, "MSE+LPL"), "value"] == pytest.approx(6.0) and c.loc[(gold, "MSE+LPL"), "verdict"] == "yes"
+
+
+# ---------------------------------------------------------------------------------------------- the chapter
+TOY = C4.Settings(sizes=[60, "all"], limits={}, config=FAST, gammas=[0.0, 0.01], select_size=60, select_draws=1,
+                  draws=2, table3_size=60, contrast_sizes=[60], tune_size=60, mnli_dev=30, mnli_limits={})
+
+
+def test_settings_per_profile():
+    smoke = C4.settings(SimpleNamespace(full=False), draws=5, table3_size=2000)
+    assert smoke.draws == 2 and smoke.table3_size == 600 and smoke.sizes == [150, 600, "all"]
+    assert smoke.config.hidden == 64 and smoke.limits == {"train": 1200, "dev": 300, "test": 600}
+    assert smoke.mnli_limits == {**smoke.limits, "dev_matched": 600, "dev_mismatched": 600}
+    full = C4.settings(SimpleNamespace(full=True), n_layers=3, k=7)
+    assert full.limits == {} and full.draws == 3 and full.table3_size == 2000 and 2000 in full.sizes
+    assert full.config.n_layers == 3 and full.config.k == 7 and full.config.hidden == NLIConfig().hidden
+    assert C4.settings(SimpleNamespace(full=True), sizes=[500, "all"], table3_size="all").sizes == [500, "all"]
+    with pytest.raises(ValueError, match="table3_size"):
+        C4.settings(SimpleNamespace(full=True), sizes=[500, 1000])
+    assert full.pairs("all", 1200) == 1200 and full.pairs(5000, 1200) == 1200 and full.pairs(500, 1200) == 500
+    facts = C4.setting_facts(full)
+    assert facts["paper_gain_pp"] == NLI_GAIN["gain_pct_points"] and facts["paper_gain_size"] == NLI_GAIN["at_size"]
+    assert facts["paper_gain_rel"] == NLI_GAIN["gain_relative_pct"]
+    assert facts["mlp_layers"] == 3 and facts["draws"] == 3 and facts["select_size"] == 2000
+
+
+def test_data_helpers_and_checks(capsys):
+    data = synthetic_data(n_train=150)
+    facts = C4.data_facts(data.frames, data)
+    texts = pd.concat([pd.concat([f.premise, f.hypothesis]) for f in data.frames.values()])
+    assert facts["n_sentences"] == texts.nunique() and facts["pool_size"] == 50 and facts["pool_k"] == 4
+    assert (facts["n_train"], facts["n_dev"], facts["n_test"], facts["dim"]) == (150, 150, 150, 8)
+    tab = C4.data_table(data)
+    assert tab.loc["train", "pairs"] == 150 and tab.loc["train", "unique premises"] == 50
+    C4.print_checks(data.pool, NLIConfig())
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "labels (label_id order): ('entailment', 'neutral', 'contradiction')"
+    assert out[1] == "delta (entailment, neutral, contradiction): [100.0, -5.0, 1.0] | floor: -5.0"
+    assert len(out) == 5 and all(line.endswith("True") for line in out[2:])
+
+
+def test_chapter_records_claims_figures_and_findings(monkeypatch):
+    """The notebook's pipeline on the toy problem: records, tables and claims in the results file, the glued
+    findings (Python scalars and strings only) and the figures with their captions."""
+    monkeypatch.setattr(C4, "TUNE_GRID", {"dropout": [0.1, 0.5], "weight_decay": [0.0]})
+    data = synthetic_data(n_train=240)
+    chosen, gamma_table = C4.select_hyperparameters(data, size=60, gammas=TOY.gammas, draws=1, config=FAST,
+                                                     progress=False)
+    kept = {}
+    runs = C4.run_experiment(data, TOY.sizes, draws=2, config=chosen, keep=kept, keep_sizes=[60], progress=False)
+    claims = C4.check_paper_claims(runs)
+    tuned = C4.tuned_baseline(data, runs, TOY)
+    assert tuned.config.dropout in (0.1, 0.5) and tuned.size == 60
+    assert list(tuned.table.index) == [*MODELS, "baseline, tuned dropout / weight decay"]
+    table3 = C4.table3_neighbours(kept, data, 60)
+    first_entailment = int(np.flatnonzero(data.labels["test"] == 0)[0])   # the paper's pair is not in the toy data
+    assert table3["hypothesis"].iloc[0] == data.frames["test"]["hypothesis"].iloc[first_entailment]
+    assert len(table3) == 3 * 3
+    purity = C4.purity_table(kept, data, 60, k=5)
+    pclaims = C4.check_purity_claims(purity, k=5)
+    contrast = C4.Contrast("toy2", 150, chosen, runs, C4.check_paper_claims(runs, label="toy2"))
+    mnli = C4.MNLIRun("fake", "toy", runs.assign(dev_matched_acc=runs.test_acc, dev_mismatched_acc=runs.dev_acc))
+    res = Results("04_nli_regularisation", profile="smoke")
+    all_claims = C4.record_results(res, TOY, data, runs=runs, chosen=chosen, gamma_table=gamma_table, claims=claims,
+                                   tuned=tuned, table3=table3, purity=purity, pclaims=pclaims, contrast=contrast,
+                                   mnli=mnli, contrast_encoder="toy2", purity_k=5)
+    recs = res.to_frame()
+    counts = recs["quantity"].value_counts().to_dict()
+    assert counts == {"test accuracy": 6 + 6 + 1, "gain over baseline": 4 + 4, "dev_matched accuracy": 6,
+                      "dev_mismatched accuracy": 6, **{f"penultimate 5-NN {c}": 3
+                                                       for c in ("pred_purity", "gold_agree", "knn_acc")}}
+    first = recs.iloc[0]
+    ref = runs[(runs["size"] == 60) & (runs["model"] == "MSE")].sort_values("draw")["test_acc"] * 100
+    assert (first["quantity"], first["method"], first["data"]) == ("test accuracy", "MSE", "SNLI test (toy, 150 pairs)")
+    np.testing.assert_allclose(first["values"], ref.to_numpy())
+    gains = recs[(recs["quantity"] == "gain over baseline") & (recs["data"] == "SNLI test (toy, 150 pairs)")]
+    # the paper's figure stands beside the size nearest NLI_GAIN["at_size"] (here all 240 pairs), nowhere else
+    assert (gains["paper"].notna() == (gains["extra"].map(lambda e: e["size"]) == 240)).all()
+    assert set(gains["paper"].dropna()) == {NLI_GAIN["gain_pct_points"]}
+    assert recs[recs["data"] == "SNLI test (toy2, 150 pairs)"]["paper"].isna().all()   # exactly 1000 only
+    assert recs.iloc[-1]["method"] == "baseline (dropout/weight decay tuned on dev)"
+    assert set(res.tables) == {"mnli_runs", "contrast_runs", "tuned_baseline", "runs", "summary", "claims",
+                               "gamma_dev", "table3", "purity"}
+    assert set(all_claims["artefact"]) == {"lpl.fig3a", "lpl.fig3b", "lpl.table3", "lpl.fig4_5"} <= set(ARTEFACTS)
+    assert len(all_claims) == 2 * len(claims) + len(pclaims) + len(C4.mnli_claims(mnli))
+    assert res.params["mnli"] is True and res.params["table3_size"] == 60 and res.params["n_train"] == 240
+    json.dumps(res.tables["claims"])                                   # JSON-safe
+
+    bare = Results("04_nli_regularisation", profile="smoke")
+    c2 = C4.record_results(bare, TOY, data, runs=runs, chosen=chosen, gamma_table=gamma_table, claims=claims,
+                           tuned=tuned, table3=table3, purity=purity, pclaims=pclaims, contrast=None, mnli=None,
+                           contrast_encoder=None, purity_k=5)
+    assert "mnli_runs" not in bare.tables and "contrast_runs" not in bare.tables and bare.params["mnli"] is False
+    last = c2.iloc[-1]
+    assert (last["artefact"], last["verdict"], last["paper"]) == ("lpl.fig4_5", "not run",
+                                                                  ARTEFACTS["lpl.fig4_5"].label)
+
+    ch = SimpleNamespace(profile="smoke", started=time.perf_counter())
+    f = C4.findings(ch, data, runs=runs, claims=claims, tuned=tuned, purity=purity, pclaims=pclaims,
+                    contrast=contrast, mnli=mnli, purity_k=5)
+    assert all(type(v) in (int, float, str) for v in f.values())      # glue's text/plain: no numpy reprs
+    summ = C4.summarize_runs(runs)
+    assert f["acc_base_small"] == pytest.approx(summ["baseline mean"].iloc[0]) and f["size_all"] == 240
+    assert f["gain_size"] == 240 and f["gain_verdict"] in C4.HEADLINE.values()
+    assert f["tuned_acc"] == tuned.table.loc["baseline, tuned dropout / weight decay", "mean"]
+    lpl = purity[purity["model"] == "MSE+LPL"]["pred_purity"].mean()
+    assert f["purity_pred_lpl"] == pytest.approx(100 * lpl, abs=0.006)
+    assert f["shrink_verdict"] in ("yes", "no") and "toy2" in f["contrast_finding"]
+    assert f["mnli_finding"].startswith("Figures 4 and 5") and f["contrast_gammas"].startswith("MSE ")
+    f0 = C4.findings(ch, data, runs=runs, claims=claims, tuned=tuned, purity=purity, pclaims=pclaims,
+                     contrast=None, mnli=None, purity_k=5)
+    assert f0["contrast_finding"] == "no contrast encoder was run." and "skipped" in f0["mnli_finding"]
+    assert C4.contrast_summary(None) is None and C4.contrast_claims(None) is None and C4.mnli_summary(None) is None
+    assert C4.contrast_claims(contrast)["claim"].str.contains("gain over").all()
+    assert C4.mnli_summary(mnli).index.names == ["dev set", "training pairs"]
+    assert list(C4.outside_table(runs).columns) == [60, 240] and C4.capped_table(runs).loc["runs"].eq(6).all()
+
+    fig, cap = C4.fig_accuracy(runs, data)
+    assert isinstance(fig, plt.Figure) and len(fig.axes) == 2
+    assert cap == ("SNLI (150 test pairs), toy sentence embeddings", "2 draws (random training subsets) per size")
+    fig, cap = C4.fig_gains(C4.paired_gains(runs), data)
+    assert cap.runs == "2 draws per size"
+    fig, cap = C4.fig_mnli(mnli)
+    assert cap == ("official MultiNLI (fake), toy sentence embeddings", "2 draws per size")
+    fig, cap = C4.fig_mnli(None)
+    assert cap.runs == "0 draws" and "not available" in cap.data
+    plt.close("all")
+
+
+def test_mnli_experiment_says_why_it_is_skipped(monkeypatch, capsys):
+    monkeypatch.setattr(type(C4.DATASETS["mnli"]), "is_cached", lambda self: False)
+    assert C4.mnli_experiment(None, TOY, {m: FAST for m in MODELS}, encoder="toy") is None
+    assert "Figures 4 and 5 are skipped" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_mnli_experiment_on_multinli_files(tmp_path):
+    """The optional MultiNLI section on files in the official layout (SNLI pairs standing in for MultiNLI)."""
+    snli = load_snli()
+    parts = {"train": snli["train"].iloc[:450], "dev_matched": snli["test"].iloc[:60],
+             "dev_mismatched": snli["test"].iloc[60:120]}
+    for name, df in parts.items():
+        lines = [json.dumps({"gold_label": r.label, "sentence1": r.premise, "sentence2": r.hypothesis,
+                             "genre": "fiction"}) for r in df.itertuples()]
+        (tmp_path / f"multinli_1.0_{name}.jsonl").write_text("\n".join(lines) + "\n")
+    mnli = C4.mnli_experiment(tmp_path, TOY, {m: FAST for m in MODELS}, encoder="glove-mean", max_train=300)
+    assert mnli.source == str(tmp_path) and mnli.encoder == "glove-mean"
+    assert sorted(set(mnli.runs["size"])) == [60, 300] and len(mnli.runs) == 2 * 2 * 3
+    assert mnli.runs[["dev_matched_acc", "dev_mismatched_acc"]].stack().between(0, 1).all()
+    assert set(C4.mnli_claims(mnli)["artefact"]) == {"lpl.fig4_5"}
+    assert len(C4.mnli_summary(mnli)) == 2 * 2
+    plt.close(C4.fig_mnli(mnli)[0])

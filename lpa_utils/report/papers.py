@@ -7,13 +7,16 @@ cross-lingual distributed representations without parallel text trained with adv
 - :data:`ARTEFACTS`: every table, figure and claim of both papers that the book reproduces, with the chapter that
   measures it; a chapter's claims table names its artefact by key (``"lpl.table1a"``), never by keyword.
 - :data:`TABLE1A`: LPL Table 1a, P@1 (%) on the paper's own data (Dinu EN-IT; VecMap EN-DE, EN-FI, EN-ES).
+  :func:`table1a_applies` says whether a run's pair and data may stand beside it (:data:`TABLE1A_DATA`).
 - :data:`NLI_GAIN`: the LPL abstract's headline NLI gain (Fig. 3a).
 - :data:`AAE_TEN_BEST`: Barone's EN->IT 10-best lists (section 3).
 - :data:`DATA_SIZES`: the sizes of the papers' own data, for the expected-time extrapolation.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Iterable
 
 import pandas as pd
 
@@ -116,3 +119,28 @@ def artefacts_frame() -> pd.DataFrame:
     """All artefacts as a DataFrame (key, paper, artefact, the paper reports, chapter), in the papers' order."""
     return pd.DataFrame([{"key": a.key, "paper": "LPL" if a.paper == LPL else "AAE", "artefact": a.label,
                           "the paper reports": a.reports, "chapter": a.chapter} for a in ARTEFACTS.values()])
+
+
+#: LPL Table 3 (section 4.3): the SNLI test pair (premise, hypothesis; gold label entailment) whose 2 nearest
+#: training pairs in each model's penultimate layer the table lists (models trained on 2,000 pairs).
+NLI_TABLE3_PAIR: tuple[str, str] = ("Family members standing outside a home.", "A family is standing outside.")
+
+
+#: The LPL paper's own Table 1a data as :mod:`lpa_utils.data` names them: Dinu et al.'s EN-IT vectors and
+#: dictionaries, the VecMap vectors (whose English side is Dinu's) and dictionaries, as registry names
+#: (``dinu-en-300d``, ``vecmap-de-300d``, ``dict-dinu-en-it``, ``dict-vecmap``) or dictionary sources
+#: (``dinu-train``, ``vecmap-test``, ...). A file path is never the paper's own data, whatever it holds.
+TABLE1A_DATA = re.compile(r"(dinu|vecmap)-[a-z]{2}-300d|dict-dinu-en-it|dict-vecmap|(dinu|vecmap)-(train|test)")
+
+
+def table1a_applies(pair: str, given: Iterable[str] = ()) -> bool:
+    """Whether the paper's Table 1a figures may stand beside a run on ``pair`` (``"en-it"``).
+
+    ``given``: the vectors and dictionaries the run used instead of the book's defaults (dataset names or file
+    paths; empty for the book's own data, whose stand-ins the book sets beside the paper's figures, labelled as
+    the paper's own data). True when the table has the pair and everything given is the paper's own data
+    (:data:`TABLE1A_DATA`); False for a pair the table lacks or for any other vectors or dictionary.
+    """
+    in_table = any(pair in row for row in TABLE1A.values())
+    return in_table and all(TABLE1A_DATA.fullmatch(str(g)) for g in given)
+
