@@ -2,6 +2,8 @@
 NumPy/SciPy/scikit-learn."""
 from __future__ import annotations
 
+import json
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -428,15 +430,105 @@ def _hits(freq_gold=(0, 1, 5)):
                          "expected_gold_if_random": [0.5, 0.01] * 3}, index=idx)
 
 
+def _disc():
+    return pd.DataFrame({"training disc. acc (last 100 steps)": [0.9, 0.8, 0.95],
+                         "monitor disc. acc (last 100 steps)": [0.92, 0.85, 0.96],
+                         "train_disc acc, held-out uniform sample": [0.6, 0.55, 0.7],
+                         "monitor_disc acc, held-out uniform sample": [0.9, 0.85, 0.9]},
+                        index=pd.Index(["EN-IT", "EN-FR", "EN-DE"], name="pair"))
+
+
+def _syn():
+    return pd.DataFrame({"p@1": [0.99, 0.2], "p@10": [1.0, 0.4], "training disc. acc (end)": [0.5, 0.9],
+                         "monitor disc. acc (end)": [0.5, 0.9]}, index=["true map", "random orthogonal"])
+
+
 def test_settings_profiles_and_overrides():
     full, smoke = C5.settings("full"), C5.settings("smoke")
     assert (full.steps, full.n_probe, full.retrieval, full.en_de) == (3000, 1000, ("nn", "csls"), C5.EN_DE_FULL)
     assert (smoke.steps, smoke.n_probe, smoke.retrieval, smoke.en_de) == (40, 300, ("nn",), C5.EN_DE_SMOKE)
-    o = C5.settings("smoke", steps=7, max_en_words=500, en_de=["a", "b"])
-    assert (o.steps, o.max_en, o.en_de, o.gan_steps) == (7, 500, ("a", "b"), 40)
+    o = C5.settings("smoke", steps=7, max_en_words=500, en_de=["bible-en-w2v-30d-a", "bible-de-w2v-30d-b"])
+    assert (o.steps, o.max_en, o.en_de, o.gan_steps) == (7, 500, ("bible-en-w2v-30d-a", "bible-de-w2v-30d-b"), 40)
+    assert [p.name for p in o.pairs] == ["EN-IT", "EN-FR", "EN-DE"] and o.own_pairs == {"EN-DE"}
+    assert [p.name for p in smoke.pairs] == ["EN-IT", "EN-FR", "EN-DE"] and not smoke.own_pairs
+    assert smoke.pairs[1].max_src == 20_000 and smoke.pairs[1].n_train == 300
+    assert smoke.pairs[2].src == C5.EN_DE_SMOKE[0]
+    assert (smoke.gan_pair, smoke.gan_target) == ("EN-IT", "Italian")
     g = full.glue_values()
     assert g["refine_words"] == 5000 and g["retrieval"] == "nn and csls"
     assert all(isinstance(v, (int, str)) for v in g.values())
+
+
+def _own_files(tmp_path):
+    (tmp_path / "src.vec").write_text("2 2\naa 1 0\nab 0 1\n", encoding="utf-8")
+    (tmp_path / "tgt.vec").write_text("2 2\nxa 1 0\nxb 0 1\n", encoding="utf-8")
+    (tmp_path / "d.txt").write_text("aa xa\nab xb\n", encoding="utf-8")
+    return {"src_vectors": {"en-xx": str(tmp_path / "src.vec")}, "tgt_vectors": {"en-xx": str(tmp_path / "tgt.vec")},
+            "dictionaries": {"en-xx": str(tmp_path / "d.txt")}}
+
+
+def test_settings_any_pair_from_files_and_strings(tmp_path):
+    files = _own_files(tmp_path)
+    cfg = C5.settings("smoke", pairs='["en-xx"]', src_vectors=json.dumps(files["src_vectors"]),
+                      tgt_vectors=files["tgt_vectors"], dictionaries=files["dictionaries"])
+    (p,) = cfg.pairs
+    assert (p.name, p.langs, p.dictionary, p.own_data) == ("EN-XX", ("en", "xx"), str(tmp_path / "d.txt"), True)
+    assert cfg.own_pairs == {"EN-XX"} and (cfg.gan_pair, cfg.gan_target) == ("EN-XX", "XX")
+    assert cfg.glue_values()["gan_pair"] == "EN-XX"
+    mine = C5.settings("smoke", pairs=["en-it"], en_it=json.dumps([files["src_vectors"]["en-xx"], "glove-en-50d"]))
+    assert mine.own_pairs == {"EN-IT"} and mine.pairs[0].src == files["src_vectors"]["en-xx"]
+    assert not C5.settings("full", pairs=["en-de"], en_de=list(C5.EN_DE_SMOKE)).own_pairs   # the book's own data
+    assert C5.settings("smoke", pairs=["en-it"], dictionaries={"en-it": "freedict"}).own_pairs == {"EN-IT"}
+
+
+def test_settings_bad_parameters_name_themselves(tmp_path):
+    with pytest.raises(ValueError) as e:
+        C5.settings("smoke", pairs=["en-xx"])
+    assert str(e.value).startswith("parameter pairs: 'en-xx' is not one of the book's pairs (en-it, en-fr, en-de) "
+                                   "and src_vectors, tgt_vectors, dictionaries do not give its data")
+    assert "test_dictionaries" not in str(e.value)                     # chapter 05 takes no test dictionary
+    files = _own_files(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^parameter tgt_vectors\['en-xx'\]: no such file '.*nope.vec'"):
+        C5.settings("smoke", pairs=["en-xx"], **{**files, "tgt_vectors": {"en-xx": str(tmp_path / "nope.vec")}})
+    with pytest.raises(FileNotFoundError, match=r"^parameter en_it: no such file 'a.vec'"):
+        C5.settings("smoke", en_it=["a.vec", "glove-en-50d"])
+    with pytest.raises(ValueError, match=r"^parameter pairs: expected a list, got the string 'en-xx'; write pairs = "):
+        C5.settings("smoke", pairs="en-xx")
+    with pytest.raises(ValueError, match=r"^parameter en_it: expected a list, got the string 'bible-en-w2v-100d-a'"):
+        C5.settings("smoke", en_it="bible-en-w2v-100d-a")
+    with pytest.raises(ValueError, match=r"^parameter en_fr: expected \(source, target\) vectors, two items"):
+        C5.settings("smoke", en_fr='["glove-en-50d"]')
+    with pytest.raises(ValueError, match=r"^parameter dictionaries: expected a mapping .* got the string 'd.txt'"):
+        C5.settings("smoke", dictionaries="d.txt")
+    with pytest.raises(ValueError, match=r"^parameter src_vectors: pair 'en-xx' is not in pairs"):
+        C5.settings("smoke", **files)
+
+
+def test_own_pairs_get_no_paper_figure():
+    cfg = C5.settings("smoke")
+    own = C5.Settings(**{**cfg.__dict__, "pairs": tuple(C5.PairSpec(p.name, p.src, p.tgt, given=("x.vec",))
+                                                          if p.name == "EN-IT" else p for p in cfg.pairs)})
+    collapse = C5.collapse_table(_runs(), reference=0.02, target="Italian")
+    c = C5.claims(own, collapse, _hits(freq_gold=(0, 1, 5)), _prec())
+    assert c["artefact"].tolist() == ["aae.gan", "aae.en_de", "aae.beyond_en_fr"]     # no EN-IT list claim
+    gan = c.iloc[0]
+    assert gan["paper"] == C5.NOT_IN_PAPER and gan["verdict"] == C5.NO_PAPER_FIGURE
+    f = C5.findings(own, collapse, _disc(), _syn(), _hits(freq_gold=(0, 1, 5)), _prec())
+    assert f["own_data_sentence"].startswith("EN-IT ran on vectors or a dictionary given by the parameters")
+    assert f["disc_by_pair"] == "EN-IT 0.90, EN-FR 0.80, EN-DE 0.95"
+    assert f["lists_by_pair"].startswith("EN-IT: 0 among the paper's words (random lists: 0.01), 5 among the 20 "
+                                         "frequent words (random: 0.50; 0 at rank 1); EN-FR")
+    # the lists' claim over the book's pairs only (EN-FR 1 + 1, EN-DE 0 + 0 against 2 * 1.02 + 1): not reproduced
+    assert f["lists_claim_sentence"].startswith("is not reproduced")
+    assert "EN-IT: random orthogonal" in f["precision_by_pair"]
+    t = C5.collapse_table(_runs(), reference=0.02, target="XX")
+    assert t.index[-1] == "XX vectors (reference)" and C5._reference(t) == 0.02
+    assert C5.language_name("fi") == "Finnish" and C5.language_name("xx") == "XX"
+    wide = pd.DataFrame({"ten_best": ["a"]}, index=pd.Index(["rain"], name="src"))
+    long = pd.DataFrame({"src": ["rain"], "rank": [1], "tgt": ["p"], "cosine": [0.5], "gold": [True], "pair": "EN-IT"})
+    lists = C5.TenBestLists({"EN-IT": C5.Lists(long, wide)}, {"EN-IT": C5.Lists(long, wide)})
+    assert list(C5.side_by_side(PAPERS.AAE_TEN_BEST, lists, own={"EN-IT"}).columns) == [C5.PAPER_COLUMN]
+    assert C5.frequent_lists(lists).index.names == ["pair", "src"]
 
 
 def test_collapse_table_rows_and_reference():
@@ -469,13 +561,7 @@ def test_claims_artefacts_and_verdict_rules():
 def test_findings_values_are_plain_and_follow_the_rules():
     cfg = C5.settings("smoke")
     collapse = C5.collapse_table(_runs(), reference=0.02)
-    disc = pd.DataFrame({"training disc. acc (last 100 steps)": [0.9, 0.8, 0.95],
-                         "monitor disc. acc (last 100 steps)": [0.92, 0.85, 0.96],
-                         "train_disc acc, held-out uniform sample": [0.6, 0.55, 0.7],
-                         "monitor_disc acc, held-out uniform sample": [0.9, 0.85, 0.9]},
-                        index=pd.Index(["EN-IT", "EN-FR", "EN-DE"], name="pair"))
-    syn = pd.DataFrame({"p@1": [0.99, 0.2], "p@10": [1.0, 0.4], "training disc. acc (end)": [0.5, 0.9],
-                        "monitor disc. acc (end)": [0.5, 0.9]}, index=["true map", "random orthogonal"])
+    disc, syn = _disc(), _syn()
     f = C5.findings(cfg, collapse, disc, syn, _hits(), _prec(aae_p1=0.05))
     assert all(type(v) in (int, float, str) for v in f.values())
     assert f["gan_mlp_verdict"] == "collapses" and f["aae_verdict"] == "does not collapse"

@@ -1,5 +1,7 @@
 """lpa_utils.chapters.ch01_manifolds: neighbourhood measures against scikit-learn / hand cases, the batched MLP against
-independent per-model training, and the Figure-1 experiment's plumbing on tiny sizes."""
+independent per-model training, the Figure-1 experiment's plumbing on tiny sizes, and the notebook's helpers
+(settings, figures, records, findings and claims) on hand-made sweeps."""
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ import torch
 from sklearn.manifold import trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
+from lpa_utils.chapters import ch01_manifolds as ch01
 from lpa_utils.chapters.ch01_manifolds import (
     BatchedMLP,
     alignment_scores,
@@ -19,7 +22,10 @@ from lpa_utils.chapters.ch01_manifolds import (
     sample_pairs,
     train_autoencoder,
 )
+from lpa_utils.chapters.common import setup
 from lpa_utils.maths.neighbors import knn_kept, knn_overlap
+from lpa_utils.report.papers import ARTEFACTS
+from lpa_utils.report.results import Results
 
 
 def test_make_manifold_shapes_and_determinism():
@@ -120,3 +126,140 @@ def test_figure1_experiment_table():
     assert set(df["loss"]) == {"MSE", "MSE+LPL"}
     df2 = figure1_experiment(X, Y, [10, 20], seeds=(0, 1), k=5, hidden=8, steps=30, progress=False, device="cpu")
     pd.testing.assert_frame_equal(df, df2)     # bit-identical rerun
+
+
+# ------------------------------------------------------------------------------ the notebook's helpers
+
+def _hand_sweep(err_mse=(0.4, 0.2), err_lpl=(0.2, 0.1), at_50=0.05):
+    """A sweep as :func:`figure1_experiment` returns it: 10 and 50 pairs, seeds 0 and 1. At 10 pairs the errors
+    are given per seed; at 50 pairs both losses have error ``at_50``. hit@k and k-NN kept favour LPL by 0.1 at
+    10 pairs and are equal at 50."""
+    rows = []
+    for s in (0, 1):
+        rows += [{"n_pairs": 10, "seed": s, "loss": "MSE", "alignment_error": err_mse[s], "knn_preserved": 0.5,
+                  "hit_at_k": 0.5},
+                 {"n_pairs": 10, "seed": s, "loss": "MSE+LPL", "alignment_error": err_lpl[s], "knn_preserved": 0.6,
+                  "hit_at_k": 0.6},
+                 {"n_pairs": 50, "seed": s, "loss": "MSE", "alignment_error": at_50, "knn_preserved": 0.8,
+                  "hit_at_k": 0.9},
+                 {"n_pairs": 50, "seed": s, "loss": "MSE+LPL", "alignment_error": at_50, "knn_preserved": 0.8,
+                  "hit_at_k": 0.9}]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def smoke_cfg():
+    ch = setup("01_manifolds", profile="smoke", threads=None)
+    return ch01.settings(ch, pair_sizes=[10, 50])
+
+
+def test_settings_follow_the_profile_and_overrides():
+    smoke, full = (setup("01_manifolds", profile=p, threads=None) for p in ("smoke", "full"))
+    s, f = ch01.settings(smoke), ch01.settings(full)
+    assert (s.n_emb, s.n_fig1, s.sizes, s.seeds, s.steps, s.max_words) == (300, 400, (10, 50), (0, 1), 100, 5000)
+    assert (f.n_emb, f.n_fig1, f.seeds, f.steps, f.max_words) == (1500, 1500, (0, 1, 2), 600, 20_000)
+    assert f.sizes == (10, 20, 50, 100, 200, 500)
+    o = ch01.settings(smoke, seeds=[4], n_points=50, pair_sizes=[7], manifold="s_curve")
+    assert (o.seeds, o.n_emb, o.sizes, o.manifold) == ((4,), 50, (7,), "s_curve")
+    assert o.params()["pair_sizes"] == [7] and o.params()["n_points"] == 50
+    glued = o.glue()
+    assert glued["manifold_name"] == "s curve" and glued["n_seeds"] == 1 and glued["pair_sizes"] == "7"
+    assert all(isinstance(v, (int, float, str)) and not isinstance(v, np.generic) for v in glued.values())
+    assert "profile smoke" in o.describe()
+    text = ch01.settings(smoke, seeds="[3, 4]", pair_sizes="[5, 9]")     # as papermill -p passes them
+    assert (text.seeds, text.sizes) == ((3, 4), (5, 9))
+    with pytest.raises(ValueError, match="seeds"):
+        ch01.settings(smoke, seeds="0, 1, x")
+    with pytest.raises(ValueError, match="manifold"):
+        ch01.settings(smoke, manifold="torus")
+
+
+def test_labels():
+    assert ch01.manifold_label("swiss_roll", 1500, 0.05) == "synthetic swiss roll, 1,500 points, noise 0.05"
+    assert ch01.figure1_label("s_curve", 400) == "synthetic s curve M1 (400 points) and its non-linear image M2"
+    assert ch01.runs_label([0]) == "1 run (seed 0)"
+    assert ch01.runs_label((0, 1, 2)) == "3 seeds (0, 1, 2)"
+
+
+def test_linear_residual_zero_for_affine_maps_positive_for_the_hidden_map():
+    X, _ = make_manifold("swiss_roll", 300, seed=0)
+    A = np.random.default_rng(0).normal(size=(3, 3))
+    assert ch01.linear_residual(X, X @ A + 2.0) == pytest.approx(0.0, abs=1e-20)
+    r = ch01.linear_residual(X, hidden_map(X, seed=0, bend=1.5, noise=0.0))
+    assert 0.01 < r < 1.0
+
+
+def test_gain_table_by_hand():
+    gain = ch01.gain_table(_hand_sweep(), k=10)
+    assert list(gain.index) == [10, 50] and gain.index.name == "n_pairs"
+    np.testing.assert_allclose(gain["error: LPL - MSE (mean)"], [-0.15, 0.0])
+    assert list(gain["error: seeds where LPL is lower"]) == [2, 0]
+    np.testing.assert_allclose(gain["hit@10: LPL - MSE (mean)"], [0.1, 0.0], atol=1e-12)
+    np.testing.assert_allclose(gain["kNN kept: LPL - MSE (mean)"], [0.1, 0.0], atol=1e-12)
+    summary = ch01.sweep_summary(_hand_sweep())
+    assert summary.loc[(10, "MSE"), ("alignment_error", "mean")] == pytest.approx(0.3)
+
+
+def test_claims_and_findings_by_hand(smoke_cfg):
+    sweep = _hand_sweep()
+    gain = ch01.gain_table(sweep)
+    claims = ch01.claims(smoke_cfg, sweep, gain)
+    assert list(claims["artefact"]) == [ch01.ARTEFACT] * 3 and ch01.ARTEFACT in ARTEFACTS
+    # LPL halves the error in both seeds at 10 pairs; k-NN kept +0.1; equal errors at 50 pairs
+    assert list(claims["verdict"]) == ["yes", "yes", "yes"]
+    assert claims.loc[0, "ours"].startswith("mean error 0.300 (MSE) vs 0.150 (MSE+LPL); LPL lower in 2/2 seeds")
+    assert claims.loc[2, "ours"] == "relative error change +0.0%"
+    # one seed against LPL: the gain is inside its spread, so "no"; a 20% rise at 50 pairs breaks "agree"
+    worse = _hand_sweep(err_mse=(0.4, 0.2), err_lpl=(0.1, 0.3))
+    worse.loc[(worse["n_pairs"] == 50) & (worse["loss"] == "MSE+LPL"), "alignment_error"] = 0.06
+    c2 = ch01.claims(smoke_cfg, worse, ch01.gain_table(worse))
+    assert c2.loc[0, "verdict"] == "no" and c2.loc[2, "verdict"] == "no"
+
+    table = pd.DataFrame({"method": ["PCA", "LLE"], "trustworthiness": [0.8, 0.9], "10-NN kept": [0.5, 0.6]})
+    f = ch01.findings(smoke_cfg, table=table, sweep=sweep, gain=gain)
+    assert f["best_method"] == "LLE" and f["pca_trust"] == 0.8 and f["best_kept"] == 0.6
+    assert (f["few_pairs"], f["many_pairs"]) == (10, 50)
+    assert f["err_few_mse"] == pytest.approx(0.3) and f["err_few_lpl"] == pytest.approx(0.15)
+    assert f["lpl_helps"] == "10 pairs (50% lower; lower for 2/2 seeds)"
+    assert f["lpl_hurts"] == "none"
+    assert f["lpl_close"] == "50 pairs (largest relative gap 0.0%)"
+    assert f["knn_gap"] == pytest.approx(0.1) and "gap of at least" in f["knn_reading"]
+    assert all(isinstance(v, (int, float, str)) and not isinstance(v, np.generic) for v in f.values())
+    f2 = ch01.findings(smoke_cfg, table=table, sweep=worse, gain=ch01.gain_table(worse))
+    assert f2["lpl_hurts"] == "50 pairs" and f2["lpl_close"] == "none"
+
+
+def test_record_results_records_and_tables(smoke_cfg):
+    res = Results("01_manifolds", profile="smoke")
+    sweep = _hand_sweep()
+    table = pd.DataFrame({"method": ["PCA", "LLE"], "trustworthiness": [0.8, 0.9], "10-NN kept": [0.5, 0.6],
+                          "seconds": [0.1, 0.2]})
+    proj = pd.DataFrame({"query": ["a", "a"], "word": ["a", "b"], "is_query": [True, False],
+                         "distance": [0.0, 1.0], "pc1": [0.0, 1.0], "pc2": [0.0, 1.0]})
+    ch01.record_results(res, smoke_cfg, table=table, sweep=sweep, gain=ch01.gain_table(sweep), proj=proj,
+                        lin={"neighbours": 0.1, "random words": 0.5}, lin_resid=0.15)
+    q = [r.quantity for r in res.records]
+    assert q[:4] == ["trustworthiness", "10-NN kept"] * 2
+    assert len(q) == 4 + 2 * 2 * 3 + 3 and q[-1] == "linear residual of the hidden map"
+    fig1 = [r for r in res.records if r.quantity == "alignment_error @ 10 pairs"]
+    assert [r.method for r in fig1] == ["MSE", "MSE+LPL"] and fig1[0].values == [0.4, 0.2]
+    assert fig1[0].paper_ref == ARTEFACTS[ch01.ARTEFACT].label
+    assert set(res.tables) == {"neighbourhood_table", "figure1_sweep", "figure1_gain", "glove_neighbourhoods"}
+    assert list(res.tables["figure1_gain"][0])[0] == "n_pairs"
+    assert list(res.tables["glove_neighbourhoods"][0]) == ["query", "word", "distance"]
+    assert res.params["n_fig1"] == smoke_cfg.n_fig1
+
+
+def test_figures_are_drawn():
+    X, t = make_manifold("swiss_roll", 120, seed=0)
+    emb, _ = embed_all(X, methods=("PCA", "LLE"), n_neighbors=10)
+    Y = hidden_map(X, seed=0)
+    panels = ch01.fit_panels(X, Y, 15, seed=0, k=5, hidden=8, steps=5, device="cpu")
+    assert panels.pairs.shape == (15,) and panels.mapped.shape == (2, 120, 3)
+    assert panels.scores["alignment_error"].shape == (2,)
+    proj = pd.DataFrame({"query": ["a", "a", "b"], "word": ["a", "c", "b"], "is_query": [True, False, True],
+                         "distance": [0.0, 1.0, 0.0], "pc1": [0.0, 1.0, 2.0], "pc2": [0.0, 1.0, 2.0]})
+    figs = [ch01.plot_embeddings(X, t, emb, "swiss_roll"), ch01.plot_panels(X, t, Y, panels, k=5),
+            ch01.plot_sweep(_hand_sweep()), ch01.plot_word_neighbourhoods(proj, "two queries")]
+    assert all(isinstance(f, plt.Figure) for f in figs)
+    plt.close("all")

@@ -151,17 +151,20 @@ def _chapter(profile):
                    results=Results("03_word_alignment", profile=profile))
 
 
-def test_settings_profiles_and_overrides():
+def test_settings_profiles_and_overrides(planted_files):
     ch = _chapter("smoke")
-    cfg = wa.settings(ch, k=5, beta=3.0, src_vectors={"en-it": "/data/EN.txt"}, test_dictionaries={"en-fr": "t.txt"})
+    src, test = str(planted_files / "src.vec"), str(planted_files / "test.txt")
+    cfg = wa.settings(ch, k=5, beta=3.0, src_vectors={"en-it": src}, test_dictionaries={"en-fr": test})
     assert cfg.pairs == ["en-it", "en-fr"] and cfg.seeds == (0,) and cfg.max_words == 5000
     assert cfg.sgd == dict(wa.SGD_DEFAULTS, k=5, beta=3.0, epochs=10, patience=None)
     assert cfg.sweep_pairs == ["en-it"] and cfg.sizes == (100, 500, "all") and cfg.ks == (1, 10)
-    assert cfg.overrides == {"en-it": {"src": "/data/EN.txt", "n_test": 200},
-                             "en-fr": {"test_dictionary": "t.txt", "n_test": 300}}
+    assert cfg.overrides == {"en-it": {"src": src, "n_test": 200},
+                             "en-fr": {"test_dictionary": test, "n_test": 300}}
+    assert cfg.ablation_pair == "en-it"
     assert ch.results.params["sizes"] == ["100", "500", "all"] and ch.results.params["pairs"] == cfg.pairs
     full = wa.settings(_chapter("full"), pairs=["en-de"], seeds=[3], bible_dim=300, max_words=1000)
     assert full.pairs == ["en-de"] and full.seeds == (3,) and full.max_words == 1000
+    assert full.sweep_pairs == ["en-de"] and full.ablation_pair == "en-de"      # the defaults follow the pairs
     assert full.sgd == dict(wa.SGD_DEFAULTS, k=10, beta=1.0) and full.overrides == {"en-de": {}}
     assert full.configs["en-de"].src == "bible-en-w2v-300d" and full.sizes[-1] == "all"
     assert "profile full" in str(full)

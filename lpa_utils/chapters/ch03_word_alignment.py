@@ -2,10 +2,16 @@
 
 The notebook ``notebooks/03_word_alignment.ipynb`` calls these functions; they do the work:
 
-- :func:`settings` resolves the notebook's parameters for the profile (pairs, seeds, sizes, SGD settings) into a
-  :class:`Settings`; :func:`load_data` loads its pairs.
+- :func:`settings` checks the notebook's parameters (:func:`check_data_params`; lists and mappings may be the
+  strings papermill's ``-p`` passes) and resolves them for the profile (pairs, seeds, sizes, SGD settings) into a
+  :class:`Settings`; :func:`load_data` loads its pairs. A pair is any name: one of :data:`PAIRS`, or a new one
+  given by its vectors, dictionary and optional test dictionary (languages from the name ``"src-tgt"``, labels
+  from the files' names).
 - :func:`load_pair` loads a language pair's embeddings, dictionary and a MUSE-style split through
   :mod:`lpa_utils.data` (names from :data:`PAIRS`, or paths, so the Dinu / VecMap files work unchanged).
+- The paper's figures stand beside ours only where the pair and the data are the paper's own or the book's
+  (:attr:`PairConfig.paper_figures`); a pair run on one's own data (:func:`own_data_pairs`) reads
+  :data:`NOT_IN_PAPER` in the tables and :data:`NO_PAPER_FIGURE` in the claims.
 - :data:`TABLE1A` lists the rows of the paper's Table 1a (plus orthogonal Procrustes and MSE with CSLS) as
   compositions of the Artetxe et al. (2018) steps of :mod:`lpa_utils.align`, each with its retrieval; the paper's
   numbers (on its own data: Dinu EN-IT and the VecMap EN-DE/FI/ES files) are :data:`lpa_utils.report.papers.TABLE1A`.
@@ -21,9 +27,13 @@ The notebook ``notebooks/03_word_alignment.ipynb`` calls these functions; they d
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import re
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,13 +52,27 @@ from lpa_utils.align import (
     artetxe2018,
     smith2017,
 )
-from lpa_utils.chapters.common import Chapter
+from lpa_utils.chapters.common import Chapter, list_param, own_pair_hint
+from lpa_utils.chapters.common import check_data_params as _check_data_params
 from lpa_utils.data import DictionarySplit, load_dictionary, load_embeddings, make_split
 from lpa_utils.maths.retrieval import evaluate_translation, translate, word_rows
 from lpa_utils.report import papers, plotting
 from lpa_utils.report.results import effect_verdict
 
 # ------------------------------------------------------------------------------------------------- pairs
+
+
+def languages(pair: str) -> tuple[str, str]:
+    """The source and target languages of a pair name ``"src-tgt"`` (``"en-xx"`` -> ``("en", "xx")``); a name of
+    another form gives ``("src", "tgt")``."""
+    m = re.fullmatch(r"([A-Za-z]{2,3})-([A-Za-z]{2,3})", pair)
+    return (m[1].lower(), m[2].lower()) if m else ("src", "tgt")
+
+
+def short_name(spec: str) -> str:
+    """A dataset name as it is, a file path by its file name (how tables and labels name the data)."""
+    s = str(spec)
+    return Path(s).name if (os.sep in s or "/" in s or Path(s).suffix) else s
 
 
 @dataclass
@@ -62,6 +86,33 @@ class PairConfig:
     label: str = ""                # short description of the vectors, shown in every table row
     n_test: int = 1500             # test source words
     test_dictionary: str | None = None   # a separate test dictionary file (Dinu / VecMap); then no random test
+    given: tuple[str, ...] = ()    # what the run was given instead of the book's defaults (names or paths)
+
+    @property
+    def langs(self) -> tuple[str, str]:
+        """Source and target language, from the pair name (:func:`languages`)."""
+        return languages(self.pair)
+
+    @property
+    def arrow(self) -> str:
+        """``"EN->IT"``: the direction as the labels write it."""
+        return "->".join(lang.upper() for lang in self.langs)
+
+    @property
+    def paper_figures(self) -> bool:
+        """Whether the paper's Table 1a figures stand beside this pair's (:func:`papers.table1a_applies`): the
+        pair is in the table and it runs on the book's data or on the paper's own files."""
+        return papers.table1a_applies(self.pair, self.given)
+
+    @property
+    def own_data(self) -> bool:
+        """The run was given vectors or dictionaries other than the book's and the paper's: no paper figure."""
+        return bool(self.given) and not self.paper_figures
+
+
+def given_label(cfg: PairConfig) -> str:
+    """The label of a pair whose vectors were given: their names (files by file name) and the direction."""
+    return f"{short_name(cfg.src)} -> {short_name(cfg.tgt)} {cfg.arrow}"
 
 
 def bible_pairs(dim: int = 100) -> dict[str, PairConfig]:
@@ -79,6 +130,25 @@ PAIRS: dict[str, PairConfig] = {
     "en-fr": PairConfig("en-fr", "glove-en-50d", "fasttext-fr-300d", "merged", "GloVe 50d -> fastText 300d EN->FR",
                         n_test=1500),
 }
+
+
+def pair_config(pair: str, known: Mapping[str, PairConfig] | None = None) -> PairConfig:
+    """The :class:`PairConfig` of a book pair (a key of ``known``, default :data:`PAIRS`); ``ValueError`` listing
+    the book's pairs and how to give one's own otherwise."""
+    known = PAIRS if known is None else known
+    if pair not in known:
+        raise ValueError(f"pair {pair!r} is not one of the book's pairs ({', '.join(known)}); "
+                         + own_pair_hint(pair))
+    return known[pair]
+
+
+def check_data_params(pairs: Sequence[str], known: Mapping[str, PairConfig] | None = None,
+                      **params: Any) -> dict[str, dict[str, str]]:
+    """:func:`lpa_utils.chapters.common.check_data_params` with the chapter's pairs (``known``, default
+    :data:`PAIRS`): checks ``src_vectors``, ``tgt_vectors``, ``dictionaries`` and ``test_dictionaries`` against
+    ``pairs`` and returns, per pair, the :func:`load_pair` arguments they give (``src``, ``tgt``, ``dictionary``,
+    ``test_dictionary``)."""
+    return _check_data_params(pairs, PAIRS if known is None else known, **params)
 
 
 @dataclass
@@ -107,9 +177,14 @@ class PairData:
         return self.config.label or f"{self.src_emb.name} -> {self.tgt_emb.name}"
 
     @property
+    def vectors_label(self) -> str:
+        """:attr:`label` without its direction (``"Bible word2vec 100d"``), for a panel's title."""
+        return self.label.removesuffix(f" {self.config.arrow}")
+
+    @property
     def data_label(self) -> str:
         """What every table row says about its data: vectors, dictionary, sizes."""
-        return (f"{self.label}; dictionary {self.config.dictionary}; "
+        return (f"{self.label}; dictionary {short_name(self.config.dictionary)}; "
                 f"vocab {len(self.src_emb):,}/{len(self.tgt_emb):,}; train {len(self.train):,} pairs, "
                 f"val {len(self.val):,}, test {self.split.test['src'].nunique():,} words")
 
@@ -146,11 +221,13 @@ def load_pair(pair: str | PairConfig, *, src: str | None = None, tgt: str | None
         max_src, max_tgt: vocabulary sizes (most frequent words); retrieval searches the whole target vocabulary.
     """
 
-    cfg = PAIRS[pair] if isinstance(pair, str) else pair
-    cfg = PairConfig(cfg.pair, src or cfg.src, tgt or cfg.tgt, dictionary or cfg.dictionary, cfg.label,
-                     n_test if n_test is not None else cfg.n_test, test_dictionary or cfg.test_dictionary)
-    if src or tgt:
-        cfg.label = f"{cfg.src} -> {cfg.tgt}"
+    cfg = pair_config(pair) if isinstance(pair, str) else pair
+    new = {"src": src, "tgt": tgt, "dictionary": dictionary, "test_dictionary": test_dictionary}
+    changed = {k: str(v) for k, v in new.items() if v and str(v) != getattr(cfg, k)}
+    cfg = replace(cfg, **changed, n_test=n_test if n_test is not None else cfg.n_test,
+                  given=tuple(dict.fromkeys([*cfg.given, *changed.values()])))
+    if "src" in changed or "tgt" in changed:
+        cfg.label = given_label(cfg)
     if val_from not in ("band", "next"):
         raise ValueError(f"val_from must be 'band' or 'next', got {val_from!r}")
     se = load_embeddings(cfg.src, max_words=max_src)
@@ -249,35 +326,61 @@ class Settings:
 
 def settings(ch: Chapter, *, seeds: Sequence[int] | None = None, pairs: Sequence[str] | None = None,
              bible_dim: int = 100, max_words: int | None = None, n_train: int = 3000, n_val: int = 150,
-             k: int = 10, beta: float = 1.0, sweep_pairs: Sequence[str] | None = None, ablation_pair: str = "en-it",
-             table2_words: Sequence[str] = ("windows",), src_vectors: dict | None = None,
-             tgt_vectors: dict | None = None, dictionaries: dict | None = None,
+             k: int = 10, beta: float = 1.0, sweep_pairs: Sequence[str] | None = None,
+             ablation_pair: str | None = None, table2_words: Sequence[str] = ("windows",),
+             src_vectors: dict | None = None, tgt_vectors: dict | None = None, dictionaries: dict | None = None,
              test_dictionaries: dict | None = None) -> Settings:
     """The chapter's :class:`Settings` for ``ch.profile``; the notebook's parameters keep their meaning.
 
     ``None`` picks the profile's default: full -- seeds (0, 1, 2), the five pairs, 20,000 words, SGD_DEFAULTS,
     fewer pairs on EN-IT and EN-DE at 100 ... 3,000 and all pairs, k in (1, 5, 10, 20), beta in (0.1 ... 10);
     smoke -- seed 0, EN-IT and EN-FR, 5,000 words, 200 / 300 test words, 10 SGD epochs without early stopping,
-    fewer pairs on EN-IT at 100, 500 and all pairs, k in (1, 10), beta in (1, 3). ``k`` and ``beta`` are LPL's
-    neighbourhood size and weight (eq. 7); ``src_vectors`` ... ``test_dictionaries`` map a pair to the data that
-    replaces its default (dataset names or file paths, see :func:`load_pair`). The resolved settings are added to
-    the parameters of ``ch.results``.
+    fewer pairs on EN-IT at 100, 500 and all pairs, k in (1, 10), beta in (1, 3). Fewer pairs and the ablation
+    run on those default pairs that are in ``pairs``, else on the first pair. ``k`` and ``beta`` are LPL's
+    neighbourhood size and weight (eq. 7).
+
+    ``pairs`` may name any pair: one of :data:`PAIRS`, or a new one (``"en-xx"``; languages from the name) given
+    with ``src_vectors``, ``tgt_vectors`` and ``dictionaries`` (and optionally ``test_dictionaries``), which map a
+    pair to a dataset name or a file path (for a book pair they replace its default, see :func:`load_pair`).
+    Lists and mappings may come as the strings papermill's ``-p`` passes (``'["en-xx"]'``); every parameter is
+    checked here (:func:`check_data_params`, :func:`lpa_utils.chapters.common.list_param`), with an error that
+    names it. The resolved settings are added to the parameters of ``ch.results``.
     """
     smoke_n_test = {"en-it": 200, "en-fr": 300, "en-de": 200, "en-es": 200, "en-fi": 300}
-    pairs = list(pairs or ch.pick(["en-it", "en-de", "en-fi", "en-es", "en-fr"], ["en-it", "en-fr"]))
+    pairs = list_param("pairs", pairs, example='["en-xx"]') or ch.pick(["en-it", "en-de", "en-fi", "en-es", "en-fr"],
+                                                                      ["en-it", "en-fr"])
+    seeds = list_param("seeds", seeds, item=int, example="[0, 1, 2]")
+    sweep_pairs = list_param("sweep_pairs", sweep_pairs, example=json.dumps(pairs[:1]))
+    table2_words = list_param("table2_words", table2_words, example='["windows", "king"]', empty=True)
+    for name, chosen in (("sweep_pairs", sweep_pairs or []), ("ablation_pair", [ablation_pair] if ablation_pair
+                                                                                else [])):
+        for p in chosen:
+            if not isinstance(p, str) or p not in pairs:
+                raise ValueError(f"parameter {name}: {p!r} is not in pairs {pairs}; name one of them (or add it "
+                                 f"to pairs)")
+    known = {**PAIRS, **bible_pairs(bible_dim)}
+    given = check_data_params(pairs, known, src_vectors=src_vectors, tgt_vectors=tgt_vectors,
+                              dictionaries=dictionaries, test_dictionaries=test_dictionaries)
+    configs = dict(known)
+    for p in pairs:
+        if p not in known:
+            g = given[p]
+            cfg = PairConfig(p, g["src"], g["tgt"], g["dictionary"], n_test=ch.pick(1500, 300),
+                             test_dictionary=g.get("test_dictionary"), given=tuple(dict.fromkeys(g.values())))
+            configs[p] = replace(cfg, label=given_label(cfg))
     n_test = ch.pick({}, smoke_n_test)
-    given = {"src": src_vectors or {}, "tgt": tgt_vectors or {}, "dictionary": dictionaries or {},
-             "test_dictionary": test_dictionaries or {}, "n_test": n_test}
-    overrides = {p: {kw: v[p] for kw, v in given.items() if v.get(p) is not None} for p in pairs}
+    overrides = {p: {**given[p], **({"n_test": n_test[p]} if p in n_test else {})} if p in known else {}
+                 for p in pairs}
+    default_sweep = ch.pick(["en-it", "en-de"], ["en-it"])
     cfg = Settings(
         profile=ch.profile, seeds=tuple(seeds or ch.pick((0, 1, 2), (0,))), pairs=pairs,
-        configs={**PAIRS, **bible_pairs(bible_dim)}, overrides=overrides,
+        configs=configs, overrides=overrides,
         max_words=max_words or ch.pick(20_000, 5_000), n_train=n_train, n_val=n_val,
         sgd=ch.pick(dict(SGD_DEFAULTS, k=k, beta=beta), dict(SGD_DEFAULTS, k=k, beta=beta, epochs=10, patience=None)),
-        sweep_pairs=list(sweep_pairs or ch.pick(["en-it", "en-de"], ["en-it"])),
+        sweep_pairs=sweep_pairs or [p for p in default_sweep if p in pairs] or pairs[:1],
         sizes=ch.pick((100, 250, 500, 1000, 2000, 3000, "all"), (100, 500, "all")),
         ks=ch.pick((1, 5, 10, 20), (1, 10)), betas=ch.pick((0.1, 0.3, 1.0, 3.0, 10.0), (1.0, 3.0)),
-        ablation_pair=ablation_pair, table2_words=list(table2_words))
+        ablation_pair=ablation_pair or ("en-it" if "en-it" in pairs else pairs[0]), table2_words=table2_words)
     ch.results.params.update(cfg.params())
     return cfg
 
@@ -486,9 +589,22 @@ def lpa_vs_baselines(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarize_table1a(runs: pd.DataFrame, pair_order: Sequence[str] | None = None) -> pd.DataFrame:
+#: What the paper column says for a pair run on data other than the book's and the paper's own.
+NOT_IN_PAPER = "not in the paper"
+
+
+def own_data_pairs(datas: Mapping[str, PairData] | None) -> set[str]:
+    """The pairs of ``datas`` that ran on vectors or dictionaries given by the user, not the book's defaults or
+    the paper's own files (:attr:`PairConfig.own_data`): no paper figure stands beside them."""
+    return {p for p, d in (datas or {}).items() if d.config.own_data}
+
+
+def summarize_table1a(runs: pd.DataFrame, pair_order: Sequence[str] | None = None,
+                      datas: Mapping[str, PairData] | None = None) -> pd.DataFrame:
     """Mean +- std (over seeds) of P@1 in %, per method (rows) and pair (columns), with the paper's figure
-    beside each of ours (column ``"<pair> paper"``)."""
+    beside each of ours (column ``"<pair> paper"``; NaN where the paper has no such cell). For a pair that ran on
+    one's own data (:func:`own_data_pairs` of ``datas``) the paper column reads :data:`NOT_IN_PAPER`."""
+    own = own_data_pairs(datas)
     g = runs.groupby(["method", "pair"], sort=False)["p@1"]
     stats = g.agg(["mean", "std", "count"]).reset_index()
     pairs = list(pair_order or pd.unique(runs["pair"]))
@@ -497,7 +613,8 @@ def summarize_table1a(runs: pd.DataFrame, pair_order: Sequence[str] | None = Non
     for p in pairs:
         s = stats[stats["pair"] == p].set_index("method")
         out[f"{p} ours"] = [_fmt(s.loc[m]) if m in s.index else "" for m in methods]
-        out[f"{p} paper"] = [papers.TABLE1A.get(m, {}).get(p, np.nan) for m in methods]
+        out[f"{p} paper"] = ([NOT_IN_PAPER] * len(methods) if p in own
+                             else [papers.TABLE1A.get(m, {}).get(p, np.nan) for m in methods])
     return out
 
 
@@ -591,7 +708,7 @@ def neighbour_table(data: PairData, aligners: dict[str, Any], words: Sequence[st
         return pd.DataFrame(columns=["word", "space", "neighbours", "n_train_neighbours"])
     rows_w = word_rows(se.words, words)
     train_src = set(data.split.train["src"])
-    lang = data.config.pair.split("-")[-1]
+    src_lang, lang = data.config.langs
     src_words = np.asarray(se.words, dtype=object)
     tgt_words = np.asarray(te.words, dtype=object)
     gold = pd.concat([data.split.test, data.split.train, data.split.val, data.split.rest])
@@ -609,7 +726,8 @@ def neighbour_table(data: PairData, aligners: dict[str, Any], words: Sequence[st
         t = t[t != r][:n]
         ws = src_words[t]
         flags = [x in train_src for x in ws]
-        out.append({"word": w, "space": "source (EN)", "neighbours": mark(ws, flags), "n_train_neighbours": sum(flags)})
+        out.append({"word": w, "space": f"source ({src_lang.upper()})", "neighbours": mark(ws, flags),
+                    "n_train_neighbours": sum(flags)})
     # target space: neighbours of the gold translation
     Yt = torch.as_tensor(te.vectors)
     have = [w for w in words if w in gold_of]
@@ -668,12 +786,15 @@ def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: p
     ``runs``: :func:`run_table1a_all`'s rows; ``sweep``: :func:`fewer_pairs_all`'s (stored with a ``"P@1 (%)"``
     column); ``abl``: :func:`ablation`'s; ``neighbours``: :func:`neighbour_tables`'s, keyed by pair.
     """
+    own = own_data_pairs(datas)
     res.params.update({"data": {p: d.data_label for p, d in datas.items()},
                        "split_manifests": {p: d.manifest for p, d in datas.items()}})
+    if own:
+        res.params["not_in_the_paper"] = sorted(own)
     for (pair, method), g in runs.groupby(["pair", "method"], sort=False):
         d = datas[pair]
         first = g.iloc[0]
-        paper = papers.table1a(pair, method)
+        paper = None if pair in own else papers.table1a(pair, method)
         for metric in ("p@1", "p@5", "p@10"):
             res.add(f"{metric.upper()} (%)", data=d.data_label, method=method, values=list(100 * g[metric]),
                     paper=paper if metric == "p@1" else None,
@@ -682,7 +803,7 @@ def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: p
                     coverage=float(first["coverage"]), n_queries=int(first["n_queries"]),
                     hyper=[h for h in g["hyper"]])
     res.add_table("table1a_runs", runs.drop(columns=["hyper"]).assign(hyper=runs["hyper"].astype(str)))
-    res.add_table("table1a", summarize_table1a(runs))
+    res.add_table("table1a", summarize_table1a(runs, datas=datas))
     res.add_table("lpa_vs_baselines", lpa_vs_baselines(runs))
     if sweep is not None and len(sweep):
         for (pair, method, size), g in sweep.groupby(["pair", "method", "size"], sort=False):
@@ -785,20 +906,30 @@ def table2_view(neighbours: dict[str, pd.DataFrame], datas: dict[str, PairData],
 # ------------------------------------------------------------------------------------------------ figures
 def plot_table1a(runs: pd.DataFrame, datas: dict[str, PairData]) -> plt.Figure:
     """Grouped bars, one panel per pair of the paper's Table 1a that was run: our P@1 (%) of the paper's rows
-    (mean, error bars the std over seeds of the SGD rows) beside the paper's figure (on its own data)."""
-    paper_pairs = _paper_pairs(datas)
+    (mean, error bars the std over seeds of the SGD rows) beside the paper's figure (on its own data). A pair that
+    ran on one's own data (:func:`own_data_pairs`) gets a panel of our bars alone, titled "not in the paper"."""
+    panels, own = _paper_pairs(datas), own_data_pairs(datas)
     stats = (runs.groupby(["pair", "method"], sort=False)["p@1"].agg(["mean", "std"]).fillna(0.0) * 100).reset_index()
-    n = max(1, len(paper_pairs))
+    n = max(1, len(panels))
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.4), sharey=True, squeeze=False)
-    for ax, p in zip(axes[0], paper_pairs):
+    for ax, p in zip(axes[0], panels):
         s = stats[(stats["pair"] == p) & stats["method"].isin(list(papers.TABLE1A))].copy()
-        s["paper"] = s["method"].map(lambda m: papers.TABLE1A[m].get(p, np.nan))
-        plotting.ours_vs_paper(s, category="method", ours="mean", paper="paper", ours_std="std", ax=ax,
-                               title=f"{p.upper()}: {datas[p].label.split(' EN')[0]}", ylabel="P@1 (%)")
+        title = f"{p.upper()}: {datas[p].vectors_label}"
+        if p in own:
+            ax.bar(np.arange(len(s)), s["mean"], yerr=s["std"], capsize=3, color=plotting.color_for("ours"),
+                   label="ours (this run)")
+            ax.set_xticks(np.arange(len(s)), s["method"], rotation=30, ha="right")
+            ax.set(title=f"{title} ({NOT_IN_PAPER})", ylabel="P@1 (%)")
+            ax.legend()
+        else:
+            s["paper"] = s["method"].map(lambda m: papers.TABLE1A[m].get(p, np.nan))
+            plotting.ours_vs_paper(s, category="method", ours="mean", paper="paper", ours_std="std", ax=ax,
+                                   title=title, ylabel="P@1 (%)")
         ax.tick_params(axis="x", labelsize=8)
     for ax in axes[0][1:]:
         ax.get_legend().remove()
-    fig.suptitle("Table 1a: ours (this run, mean ± std over seeds) beside the paper's (its own data)", y=1.02)
+    note = f"; {', '.join(p.upper() for p in panels if p in own)}: {NOT_IN_PAPER}" if own & set(panels) else ""
+    fig.suptitle(f"Table 1a: ours (this run, mean ± std over seeds) beside the paper's (its own data){note}", y=1.02)
     return fig
 
 
@@ -810,7 +941,7 @@ def plot_fewer_pairs(sweep: pd.DataFrame, datas: dict[str, PairData], pairs: Seq
     for ax, p in zip(axes[0], pairs):
         plotting.curves_with_band(long[long["pair"] == p], x="n_pairs", y="P@1 (%)", hue="method", ax=ax, logx=True,
                                   order=["MSE", "MSE+LPL", "Procrustes"], xlabel="training pairs (log scale)",
-                                  title=f"{p.upper()}: {datas[p].label.split(' EN')[0]}")
+                                  title=f"{p.upper()}: {datas[p].vectors_label}")
     return fig
 
 
@@ -833,7 +964,9 @@ def plot_ablation(abl: pd.DataFrame, pair: str) -> plt.Figure:
 
 
 def _paper_pairs(datas: dict[str, PairData]) -> list[str]:
-    return [p for p in datas if any(p in v for v in papers.TABLE1A.values())]
+    """The panels of the Table 1a figure: the pairs beside which the paper's figures stand, and the pairs that ran
+    on one's own data (ours alone), in run order."""
+    return [p for p in datas if datas[p].config.paper_figures or datas[p].config.own_data]
 
 
 def _labels(datas: dict[str, PairData], pairs: Sequence[str]) -> str:
@@ -859,11 +992,21 @@ def caption(name: str, cfg: Settings, datas: dict[str, PairData]) -> dict[str, A
 
 
 # ------------------------------------------------------------------------------------- claims and findings
-def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
+#: The verdict of a claim measured on one's own data: no figure of the paper to hold it against.
+NO_PAPER_FIGURE = "no paper figure"
+
+
+def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame, datas: Mapping[str, PairData] | None = None
+                 ) -> pd.DataFrame:
     """The chapter's verdicts for the reproduction report, from :func:`lpa_vs_baselines` and
     :func:`lpl_gain_by_size`: per pair, LPA + MSE (CSLS) above MSE by SGD (:func:`effect_verdict` of the gain
     over seeds) and within 2 points of the best algebraic row (artefact ``"lpl.table1a"``); per fewer-pairs pair,
-    LPL's gain at <= 1,000 pairs (``"lpl.fewer_pairs"``). Columns: artefact, claim, paper, ours, verdict."""
+    LPL's gain at <= 1,000 pairs (``"lpl.fewer_pairs"``). Columns: artefact, claim, paper, ours, verdict.
+
+    A pair that ran on one's own data (:func:`own_data_pairs` of ``datas``) keeps its measurements in ``ours``,
+    but its ``paper`` reads :data:`NOT_IN_PAPER` and its verdict :data:`NO_PAPER_FIGURE`: nothing is held
+    against the paper there."""
+    own = own_data_pairs(datas)
     lpa, mse, verdicts = "LPA+MSE, SGD (CSLS)", "MSE, SGD (NN)", []
     algebraic = [m for m in papers.TABLE1A if m.startswith(("Shigeto", "Artetxe", "Smith"))]
     for _, r in lpa_vs_baselines(runs).iterrows():
@@ -896,11 +1039,16 @@ def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame) -> pd.DataFrame:
                                  f"{len(g)} sizes",
                          "verdict": "yes" if mean_gain > 0 and wins.mean() > 0.5 else ("partly" if mean_gain > 0
                                                                                         else "no")})
-    return pd.DataFrame(verdicts)
+    out = pd.DataFrame(verdicts)
+    if own and len(out):
+        mine = out["claim"].str.split(":").str[0].isin(own)
+        out.loc[mine, "paper"] = NOT_IN_PAPER
+        out.loc[mine, "verdict"] = NO_PAPER_FIGURE
+    return out
 
 
 def findings(ch: Chapter, cfg: Settings, runs: pd.DataFrame, sweep: pd.DataFrame,
-             abl: pd.DataFrame) -> dict[str, Any]:
+             abl: pd.DataFrame, datas: Mapping[str, PairData] | None = None) -> dict[str, Any]:
     """The numbers of the "What we found" section, as plain Python values to glue (all in P@1 points or %):
 
     - ``found_n_pairs``, ``found_n_better`` (pairs where LPA + MSE's mean gain over MSE by SGD is positive),
@@ -911,6 +1059,8 @@ def findings(ch: Chapter, cfg: Settings, runs: pd.DataFrame, sweep: pd.DataFrame
     - ``found_fewer_min`` / ``_max`` (LPL's gain over MSE over the sizes and pairs), ``found_fewer_by_pair``;
     - ``found_abl_pair``, ``found_abl_k`` and ``found_abl_beta`` (chosen on validation), ``found_abl_lo`` /
       ``_hi`` (the range of test P@1 over the grid; NaN without ablation);
+    - ``found_own_data``: a sentence naming the pairs of ``datas`` that ran on one's own data, for which the
+      claims table draws no verdict against the paper (or saying that every pair ran on the book's data);
     - ``found_wall_s`` (the chapter's wall time so far) and ``found_profile``.
     """
     c = lpa_vs_baselines(runs)
@@ -950,5 +1100,13 @@ def findings(ch: Chapter, cfg: Settings, runs: pd.DataFrame, sweep: pd.DataFrame
     else:
         out.update({"found_abl_k": "-", "found_abl_beta": "-", "found_abl_lo": float("nan"),
                     "found_abl_hi": float("nan")})
+    own = [p for p in (datas or {}) if p in own_data_pairs(datas)]
+    out["found_own_data"] = (
+        f"{', '.join(f'{p.upper()} ({datas[p].label})' for p in own)} ran on data given by the parameters, not "
+        f"the paper's: the paper has no figure for {'it' if len(own) == 1 else 'them'}, so the tables say "
+        f"\"{NOT_IN_PAPER}\" and the claims table draws no verdict against the paper there "
+        f"(\"{NO_PAPER_FIGURE}\")." if own else
+        "every pair ran on the book's own data or the paper's files; the paper's figures stand beside ours "
+        "wherever the paper has the pair.")
     out.update({"found_wall_s": float(time.perf_counter() - ch.started), "found_profile": ch.profile})
     return out

@@ -3,9 +3,10 @@ real language pairs; 10-best lists, the comparison of maps, the chapter's record
 
 The notebook ``notebooks/05_adversarial_autoencoder.ipynb`` calls these functions; they do the work:
 
-- :func:`settings` turns the profile (and the papermill overrides) into the run's sizes (:class:`Settings`);
-- :func:`load_pairs` / :func:`load_pair` load EN-IT, EN-FR and EN-DE (:class:`LanguagePair`), :func:`data_table`
-  shows them;
+- :func:`settings` turns the profile (and the papermill overrides) into the run's sizes (:class:`Settings`), and
+  :func:`pair_specs` checks the data parameters into its pairs (:class:`PairSpec`): EN-IT, EN-FR and EN-DE by
+  default, or any pair given by its vectors and evaluation dictionary (no paper figure beside those);
+- :func:`load_pairs` / :func:`load_pair` load them (:class:`LanguagePair`), :func:`data_table` shows them;
 - :func:`train_gans` (sec. 2), :func:`train_aaes` (sec. 2, Fig. 2, sec. 3) and :func:`train_synthetic` fit the
   models of :mod:`lpa_utils.models.adversarial`; :func:`collapse_table`, :func:`discriminator_table` and
   :func:`synthetic_table` summarise them, :func:`plot_collapse` and :func:`plot_training` draw them;
@@ -19,7 +20,9 @@ The notebook ``notebooks/05_adversarial_autoencoder.ipynb`` calls these function
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import matplotlib.pyplot as plt
@@ -30,8 +33,10 @@ import torch.nn.functional as F
 
 from lpa_utils.align import Procrustes
 from lpa_utils.align.refine import procrustes_refine
+from lpa_utils.chapters.common import check_data_params, check_source, list_param, mapping_param
 from lpa_utils.checks import as_matrix
 from lpa_utils.data import Embeddings, load_dictionary, load_embeddings, make_split
+from lpa_utils.data.dictionaries import SOURCES as DICTIONARY_SOURCES
 from lpa_utils.maths.retrieval import evaluate_translation, translate
 from lpa_utils.models.adversarial import (
     AAEConfig,
@@ -154,22 +159,36 @@ class LanguagePair:
     dictionary: pd.DataFrame
     split: Any
     info: dict = field(default_factory=dict)
+    own_data: bool = False         # vectors or dictionary given by the run's parameters: no paper figure
 
 
 def _counts_for(emb, lang: str):
     if emb.counts is not None:
         return np.asarray(emb.counts, dtype=np.int64), "corpus counts of the word2vec training text"
-    return wordfreq_counts(emb.words, lang), "wordfreq 'large' frequencies (the vectors ship without counts)"
+    try:
+        return wordfreq_counts(emb.words, lang), "wordfreq 'large' frequencies (the vectors ship without counts)"
+    except ValueError:
+        return zipf_counts(len(emb)), (f"Zipf's law over the file's order (no counts in the file, and wordfreq has "
+                                       f"no list for {lang!r})")
+
+
+def _short(spec: str) -> str:
+    """A dataset or dictionary-source name as it is, a file path by its file name."""
+    s = str(spec)
+    return Path(s).name if ("/" in s or "\\" in s or Path(s).suffix) else s
 
 
 def load_pair(name: str, src_name: str, tgt_name: str, src_lang: str, tgt_lang: str, max_src: int | None = None,
               max_tgt: int | None = None, reduce_target: bool = True, dictionary_source: str = "merged",
-              n_test: int = 500, n_train: int = 1500, seed: int = 0) -> LanguagePair:
+              n_test: int = 500, n_train: int = 1500, seed: int = 0, own_data: bool = False) -> LanguagePair:
     """Load a language pair through ``lpa_utils.data``: keep letters-only words (:func:`alphabetic_rows`), the
-    ``max_src`` / ``max_tgt`` most frequent; counts from the corpus or from wordfreq; if the dimensions differ
-    and ``reduce_target``, PCA the target down to the source dimension (:func:`pca_reduce`); load the dictionary
-    ``src_lang-tgt_lang`` and split it (``make_split``: ``n_test`` random test words, ``n_train`` training pairs
-    of the most frequent other words for the supervised Procrustes baseline)."""
+    ``max_src`` / ``max_tgt`` most frequent; counts from the corpus, from wordfreq, or (a language wordfreq does
+    not know) Zipf's law over the file's order; if the dimensions differ and ``reduce_target``, PCA the target
+    down to the source dimension (:func:`pca_reduce`); load the dictionary ``src_lang-tgt_lang`` from
+    ``dictionary_source`` (a source of :func:`lpa_utils.data.load_dictionary`, or the path of a "src tgt" file)
+    and split it (``make_split``: ``n_test`` random test words, ``n_train`` training pairs of the most frequent
+    other words for the supervised Procrustes baseline). ``own_data``: the vectors or dictionary were given by
+    the run's parameters (the paper has no figure for them)."""
 
     src_all, tgt_all = load_embeddings(src_name), load_embeddings(tgt_name)
     src = src_all.subset([src_all.words[i] for i in alphabetic_rows(src_all.words, max_src)])
@@ -184,12 +203,15 @@ def load_pair(name: str, src_name: str, tgt_name: str, src_lang: str, tgt_lang: 
         info.update(target_dim=src.dim, target_pca_from=tgt.dim, target_pca_variance_kept=float(evr.sum()))
         tgt = Embeddings(tgt.words, Yr, tgt.counts, name=f"{tgt_name}-pca{src.dim}", source=tgt.source,
                          licence=tgt.licence, check=False)
-    d = load_dictionary(f"{src_lang}-{tgt_lang}", source=dictionary_source)
+    if dictionary_source in DICTIONARY_SOURCES:
+        d = load_dictionary(f"{src_lang}-{tgt_lang}", source=dictionary_source)
+    else:
+        d = load_dictionary(dictionary_source)
     split = make_split(d, src, tgt, n_test=n_test, n_train=n_train, n_val=0, seed=seed, save=False)
-    info.update(dictionary=f"{src_lang}-{tgt_lang} ({dictionary_source})", test_words=int(split.test["src"].nunique()),
-                test_pairs=len(split.test), train_pairs=len(split.train),
+    info.update(dictionary=f"{src_lang}-{tgt_lang} ({_short(dictionary_source)})",
+                test_words=int(split.test["src"].nunique()), test_pairs=len(split.test), train_pairs=len(split.train),
                 covered_source_words=split.manifest["coverage"]["covered_src_words"])
-    return LanguagePair(name, src, tgt, counts_src, counts_tgt, d, split, info)
+    return LanguagePair(name, src, tgt, counts_src, counts_tgt, d, split, info, own_data=own_data)
 
 
 def frequent_words(pair: LanguagePair, n: int = 20, skip: int = 100) -> list[str]:
@@ -237,9 +259,15 @@ def compare_maps(pair: LanguagePair, aae: AdversarialAutoencoder, seed: int = 0,
 # --------------------------------------------------------------------------------------------------------------
 # the chapter's run: sizes, data, training
 # --------------------------------------------------------------------------------------------------------------
-#: Depth T of the ResNet discriminator per pair (Barone sec. 3: T = 10 for EN-IT, T = 4 for EN-DE) and its width k.
+#: Depth T of the ResNet discriminator per pair (Barone sec. 3: T = 10 for EN-IT, T = 4 for EN-DE) and its width k;
+#: any other pair gets :data:`DEFAULT_DEPTH` (the paper's EN-IT setting).
 DEPTH = {"EN-IT": 10, "EN-FR": 10, "EN-DE": 4}
+DEFAULT_DEPTH = 10
 WIDTH = 40
+#: The book's pairs (parameter names, lower case) and the vectors of EN-IT and EN-FR when not overridden.
+DEFAULT_PAIRS = ("en-it", "en-fr", "en-de")
+EN_IT = ("bible-en-w2v-100d-a", "bible-it-w2v-100d-b")
+EN_FR = ("glove-en-50d", "fasttext-fr-300d")
 #: The Bible halves used for EN-DE when the parameter ``en_de`` is None: 40d in "full" (the paper's d = 40 for
 #: EN-DE), the 100d ones already cached for EN-IT in "smoke".
 EN_DE_FULL = ("bible-en-w2v-40d-a", "bible-de-w2v-40d-b")
@@ -251,9 +279,50 @@ PAPER_GAN = "constant or near-constant samples"
 PAPER_LISTS = "lists for computer, rain, comics, anime, France (EN-IT); 'similar patterns' (EN-DE)"
 #: The claims table's artefact (a key of ``lpa_utils.report.papers.ARTEFACTS``) for each pair's 10-best lists.
 LIST_ARTEFACT = {"EN-IT": "aae.en_it", "EN-DE": "aae.en_de", "EN-FR": "aae.beyond_en_fr"}
+#: What the paper column and the verdict say for a pair run on data given by the parameters.
+NOT_IN_PAPER = "not in the paper"
+NO_PAPER_FIGURE = "no paper figure"
+#: Language names for the prose and the tables (others are written as their code in capitals).
+LANGUAGE_NAMES = {"en": "English", "it": "Italian", "fr": "French", "de": "German", "es": "Spanish", "fi": "Finnish"}
 #: The maps of :func:`compare_maps`, in the order the figure and the findings show them.
 MAP_ORDER = ("random orthogonal", "AAE (ours)", "AAE + Procrustes refinement", "supervised Procrustes")
 GAN_RUNS = ("GAN, mlp generator", "GAN, linear generator")
+
+
+def languages(pair: str) -> tuple[str, str]:
+    """Source and target language of a pair name ``"src-tgt"`` (``"EN-XX"`` -> ``("en", "xx")``); another form
+    gives ``("src", "tgt")``."""
+    m = re.fullmatch(r"([A-Za-z]{2,3})-([A-Za-z]{2,3})", pair)
+    return (m[1].lower(), m[2].lower()) if m else ("src", "tgt")
+
+
+def language_name(code: str) -> str:
+    """``"it"`` -> ``"Italian"`` (:data:`LANGUAGE_NAMES`); an unknown code in capitals (``"XX"``)."""
+    return LANGUAGE_NAMES.get(code, code.upper())
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """Where one pair's data comes from: ``name`` (``"EN-IT"``, upper case), ``src`` / ``tgt`` vectors (dataset
+    names or files), ``dictionary`` (a dictionary source or a "src tgt" file; evaluation only), ``max_src`` (most
+    frequent source words kept), ``n_train`` (training pairs of the supervised baseline) and ``given`` (what the
+    parameters gave instead of the book's data; then the paper has no figure for the pair)."""
+
+    name: str
+    src: str
+    tgt: str
+    dictionary: str = "merged"
+    max_src: int | None = None
+    n_train: int = 1500
+    given: tuple[str, ...] = ()
+
+    @property
+    def langs(self) -> tuple[str, str]:
+        return languages(self.name)
+
+    @property
+    def own_data(self) -> bool:
+        return bool(self.given)
 
 
 @dataclass(frozen=True)
@@ -281,38 +350,107 @@ class Settings:
     refine_words: int
     retrieval: tuple[str, ...]
     en_de: tuple[str, str]
+    pairs: tuple[PairSpec, ...] = ()
+
+    @property
+    def gan_pair(self) -> str:
+        """The pair of the plain GANs and of the collapse diagnostics: the first pair (EN-IT by default)."""
+        return self.pairs[0].name if self.pairs else "EN-IT"
+
+    @property
+    def gan_target(self) -> str:
+        """The target language of :attr:`gan_pair`, as the prose names it ("Italian")."""
+        return language_name(languages(self.gan_pair)[1])
+
+    @property
+    def own_pairs(self) -> set[str]:
+        """The pairs that run on data given by the parameters: no paper figure, no verdict against the paper."""
+        return {p.name for p in self.pairs if p.own_data}
 
     def glue_values(self) -> dict[str, Any]:
         """The sizes the prose quotes, as plain ints / strings for ``ch.glue``."""
         return {"steps": self.steps, "gan_steps": self.gan_steps, "syn_steps": self.syn_steps,
                 "log_every": self.log_every, "n_probe": self.n_probe, "refine_iters": self.refine_iters,
-                "refine_words": self.refine_words, "retrieval": " and ".join(self.retrieval)}
+                "refine_words": self.refine_words, "retrieval": " and ".join(self.retrieval),
+                "gan_pair": self.gan_pair, "gan_target": self.gan_target}
+
+
+def _vectors_param(name: str, value: Any, default: tuple[str, str]) -> tuple[str, str]:
+    """A ``(source, target)`` vectors parameter (``en_it``, ...): ``None`` gives ``default``; a string is parsed
+    (papermill's ``-p``); two items, each a vectors dataset name or an existing file."""
+    if value is None:
+        return tuple(default)
+    got = list_param(name, value, example='["src.vec", "tgt.vec"]')
+    if len(got) != 2:
+        raise ValueError(f"parameter {name}: expected (source, target) vectors, two items, got {got!r}; write "
+                         f'{name} = ["src.vec", "tgt.vec"] (files or dataset names)')
+    for v in got:
+        check_source(name, None, v, kind="vectors")
+    return tuple(got)
+
+
+def pair_specs(profile: str, *, pairs: Any = None, en_it: Any = None, en_fr: Any = None, en_de: Any = None,
+               src_vectors: Any = None, tgt_vectors: Any = None, dictionaries: Any = None, max_en: int = 20_000,
+               n_train: int = 1500, n_train_fr: int = 5000) -> tuple[PairSpec, ...]:
+    """The run's pairs from the notebook's parameters, checked (every error names the parameter):
+
+    ``pairs`` (default :data:`DEFAULT_PAIRS`) may name any pair (``"en-xx"``; languages from the name); a pair
+    that is not one of the book's needs ``src_vectors``, ``tgt_vectors`` and ``dictionaries`` (mappings from pair
+    to dataset name or file; ``dictionaries`` is used only to evaluate). ``en_it`` / ``en_fr`` / ``en_de`` set the
+    book pairs' (source, target) vectors (defaults :data:`EN_IT`, :data:`EN_FR`, the profile's EN-DE); the
+    mappings override them. Lists and mappings may be the strings papermill's ``-p`` passes. A pair whose vectors
+    or dictionary differ from the book's is marked ``given`` (no paper figure beside it).
+    """
+    names = [p.lower() for p in (list_param("pairs", pairs, example='["en-xx"]') or DEFAULT_PAIRS)]
+    en_de_default = EN_DE_FULL if profile == "full" else EN_DE_SMOKE
+    vectors = {"en-it": _vectors_param("en_it", en_it, EN_IT), "en-fr": _vectors_param("en_fr", en_fr, EN_FR),
+               "en-de": _vectors_param("en_de", en_de, en_de_default)}
+    book = {"en-it": (EN_IT,), "en-fr": (EN_FR,), "en-de": (EN_DE_FULL, EN_DE_SMOKE)}
+    lower = {k: {str(p).lower(): v for p, v in mapping_param(k, v, example='{"en-xx": "/path/to/file"}').items()}
+             for k, v in (("src_vectors", src_vectors), ("tgt_vectors", tgt_vectors), ("dictionaries", dictionaries))}
+    given = check_data_params(names, DEFAULT_PAIRS, **lower)
+    out = []
+    for p in names:
+        g = given[p]
+        src, tgt = vectors.get(p, (None, None))
+        src, tgt = g.get("src", src), g.get("tgt", tgt)
+        if p not in book:
+            own = [src, tgt, g["dictionary"]]
+        else:
+            own = [] if (src, tgt) in book[p] else [src, tgt]
+            own += [g["dictionary"]] if g.get("dictionary", "merged") != "merged" else []
+        fr = p == "en-fr"
+        out.append(PairSpec(p.upper(), src, tgt, g.get("dictionary", "merged"), max_src=max_en if fr else None,
+                            n_train=n_train_fr if fr else n_train, given=tuple(dict.fromkeys(own))))
+    return tuple(out)
 
 
 def settings(profile: str, steps: int | None = None, max_en_words: int | None = None,
-             en_de: tuple[str, str] | None = None) -> Settings:
+             en_de: tuple[str, str] | None = None, **data: Any) -> Settings:
     """The sizes of the ``profile`` ("full": what the book shows; "smoke": a quick check for CI), with the
-    papermill overrides ``steps`` (AAE steps per pair), ``max_en_words`` (EN-FR's GloVe words) and ``en_de``."""
+    papermill overrides ``steps`` (AAE steps per pair), ``max_en_words`` (EN-FR's GloVe words) and ``en_de``;
+    ``data``: the data parameters of :func:`pair_specs` (``pairs``, ``en_it``, ``en_fr``, ``src_vectors``,
+    ``tgt_vectors``, ``dictionaries``), checked here; the resolved pairs are :attr:`Settings.pairs`."""
+    en_de = _vectors_param("en_de", en_de, EN_DE_FULL if profile == "full" else EN_DE_SMOKE)
     if profile == "full":
-        return Settings(steps=steps or 3000, gan_steps=1500, syn_steps=1500, log_every=100,
-                        max_en=max_en_words or 20_000, n_test=500, n_train=1500, n_train_fr=5000, n_probe=1000,
-                        refine_iters=5, refine_words=5000, retrieval=("nn", "csls"),
-                        en_de=tuple(en_de or EN_DE_FULL))
-    return Settings(steps=steps or 40, gan_steps=40, syn_steps=40, log_every=20, max_en=max_en_words or 20_000,
-                    n_test=200, n_train=300, n_train_fr=300, n_probe=300, refine_iters=1, refine_words=2000,
-                    retrieval=("nn",), en_de=tuple(en_de or EN_DE_SMOKE))
+        cfg = Settings(steps=steps or 3000, gan_steps=1500, syn_steps=1500, log_every=100,
+                       max_en=max_en_words or 20_000, n_test=500, n_train=1500, n_train_fr=5000, n_probe=1000,
+                       refine_iters=5, refine_words=5000, retrieval=("nn", "csls"), en_de=en_de)
+    else:
+        cfg = Settings(steps=steps or 40, gan_steps=40, syn_steps=40, log_every=20, max_en=max_en_words or 20_000,
+                       n_test=200, n_train=300, n_train_fr=300, n_probe=300, refine_iters=1, refine_words=2000,
+                       retrieval=("nn",), en_de=en_de)
+    specs = pair_specs(profile, en_de=en_de, max_en=cfg.max_en, n_train=cfg.n_train, n_train_fr=cfg.n_train_fr,
+                       **data)
+    return replace(cfg, pairs=specs)
 
 
-def load_pairs(cfg: Settings, en_it: tuple[str, str], en_fr: tuple[str, str], seed: int = 0
-               ) -> dict[str, LanguagePair]:
-    """EN-IT (``en_it``), EN-FR (``en_fr``, the ``cfg.max_en`` most frequent English words) and EN-DE
-    (``cfg.en_de``) through :func:`load_pair`, each with ``cfg.n_test`` test words."""
-    return {
-        "EN-IT": load_pair("EN-IT", *en_it, "en", "it", n_test=cfg.n_test, n_train=cfg.n_train, seed=seed),
-        "EN-FR": load_pair("EN-FR", *en_fr, "en", "fr", max_src=cfg.max_en, n_test=cfg.n_test,
-                           n_train=cfg.n_train_fr, seed=seed),
-        "EN-DE": load_pair("EN-DE", *cfg.en_de, "en", "de", n_test=cfg.n_test, n_train=cfg.n_train, seed=seed),
-    }
+def load_pairs(cfg: Settings, seed: int = 0) -> dict[str, LanguagePair]:
+    """The pairs of ``cfg.pairs`` (:func:`pair_specs`; by default EN-IT, EN-FR with the ``cfg.max_en`` most
+    frequent English words, and EN-DE) through :func:`load_pair`, each with ``cfg.n_test`` test words."""
+    return {p.name: load_pair(p.name, p.src, p.tgt, *p.langs, max_src=p.max_src, dictionary_source=p.dictionary,
+                              n_test=cfg.n_test, n_train=p.n_train, seed=seed, own_data=p.own_data)
+            for p in cfg.pairs}
 
 
 def data_table(pairs: Mapping[str, LanguagePair]) -> pd.DataFrame:
@@ -345,10 +483,12 @@ def train_gans(pair: LanguagePair, cfg: Settings, seed: int = 0, device=None) ->
 def train_aaes(pairs: Mapping[str, LanguagePair], cfg: Settings, seed: int = 0, device=None
                ) -> dict[str, AdversarialAutoencoder]:
     """One AAE per pair (Barone sec. 2, Fig. 2, sec. 3): ``cfg.steps`` steps, discriminator depth
-    :data:`DEPTH` and width :data:`WIDTH`, the paper's learning rates and lambdas (``AAEConfig`` defaults)."""
+    :data:`DEPTH` (:data:`DEFAULT_DEPTH` for other pairs) and width :data:`WIDTH`, the paper's learning rates and
+    lambdas (``AAEConfig`` defaults)."""
     aaes = {}
     for name, p in pairs.items():
-        c = AAEConfig(steps=cfg.steps, depth=DEPTH[name], width=WIDTH, log_every=cfg.log_every, n_probe=cfg.n_probe)
+        c = AAEConfig(steps=cfg.steps, depth=DEPTH.get(name, DEFAULT_DEPTH), width=WIDTH, log_every=cfg.log_every,
+                      n_probe=cfg.n_probe)
         aaes[name] = AdversarialAutoencoder(c, seed=seed, device=device).fit(
             p.src.vectors, p.tgt.vectors, p.counts_src, p.counts_tgt)
     return aaes
@@ -369,19 +509,20 @@ def train_synthetic(syn: SyntheticPair, cfg: Settings, seed: int = 0, device=Non
 # tables and figures of the training runs
 # --------------------------------------------------------------------------------------------------------------
 def collapse_histories(gans: Mapping[str, PlainGAN], aae: AdversarialAutoencoder) -> dict[str, pd.DataFrame]:
-    """The training histories (one row per ``log_every`` steps) of the plain GANs and of the EN-IT AAE ("AAE")."""
+    """The training histories (one row per ``log_every`` steps) of the plain GANs and of the AAE ("AAE") of the
+    same pair (EN-IT by default, :attr:`Settings.gan_pair`)."""
     return {**{k: g.history_ for k, g in gans.items()}, "AAE": aae.history_}
 
 
-def collapse_table(runs: Mapping[str, pd.DataFrame], reference: float) -> pd.DataFrame:
+def collapse_table(runs: Mapping[str, pd.DataFrame], reference: float, target: str = "Italian") -> pd.DataFrame:
     """Final and worst collapse diagnostics of each run (rows), plus the target vectors' own mean pairwise cosine
-    ``reference`` as the last row "Italian vectors (reference)"."""
+    ``reference`` as the last row "<target> vectors (reference)" (``target``: the target language's name)."""
     collapse = pd.DataFrame([{
         "run": label, "final mean pairwise cos": h["mean_pairwise_cos"].iloc[-1],
         "max mean pairwise cos": h["mean_pairwise_cos"].max(), "final distinct NN": int(h["distinct_nn"].iloc[-1]),
         "min distinct NN": int(h["distinct_nn"].min()), "final discriminator acc": h["disc_acc"].iloc[-1]}
         for label, h in runs.items()]).set_index("run")
-    collapse.loc["Italian vectors (reference)"] = [reference] * 2 + [np.nan] * 3
+    collapse.loc[f"{target} vectors (reference)"] = [reference] * 2 + [np.nan] * 3
     return collapse
 
 
@@ -389,19 +530,21 @@ def _palette() -> list:
     return plt.rcParams["axes.prop_cycle"].by_key()["color"]        # the book's colourblind palette
 
 
-def plot_collapse(runs: Mapping[str, pd.DataFrame], reference: float, n_probe: int) -> plt.Figure:
+def plot_collapse(runs: Mapping[str, pd.DataFrame], reference: float, n_probe: int,
+                  target: str = "Italian") -> plt.Figure:
     """Collapse diagnostics over training: mean pairwise cosine of the mapped probe words (left, dashed: the target
-    vectors' own value ``reference``) and distinct target nearest neighbours among the ``n_probe`` (right)."""
+    vectors' own value ``reference``) and distinct target nearest neighbours among the ``n_probe`` (right);
+    ``target``: the target language's name."""
     pal = _palette()
     run_color = {GAN_RUNS[0]: pal[3], GAN_RUNS[1]: pal[1], "AAE": plotting.color_for("ours")}
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for label, h in runs.items():
         axes[0].plot(h["step"], h["mean_pairwise_cos"], label=label, color=run_color.get(label))
         axes[1].plot(h["step"], h["distinct_nn"], label=label, color=run_color.get(label))
-    axes[0].axhline(reference, ls="--", color="grey", label="Italian vectors")
+    axes[0].axhline(reference, ls="--", color="grey", label=f"{target} vectors")
     axes[0].set(xlabel="training step", ylabel="mean pairwise cosine", title="Generated vectors bunch together")
     axes[1].set(xlabel="training step", ylabel=f"distinct NN (of {n_probe})", yscale="log",
-                title="How many Italian words are hit")
+                title=f"How many {target} words are hit")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -489,7 +632,15 @@ class TenBestLists:
 
 
 def pair_lists(pair: LanguagePair, aae: AdversarialAutoencoder, words: Sequence[str]) -> Lists:
-    """The 10-best target words of each of ``words`` (source words of ``pair``) after the AAE's map."""
+    """The 10-best target words of each of ``words`` (source words of ``pair``) after the AAE's map (empty tables
+    with the same columns when ``words`` is empty, e.g. a vocabulary without the paper's words)."""
+    if not len(words):
+        long = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("src", object), ("rank", "int64"), ("tgt", object),
+                                                                 ("cosine", "float64"), ("gold", bool))})
+        wide = pd.DataFrame({"ten_best": pd.Series(dtype=object), "first_gold_rank": pd.Series(dtype="float64"),
+                             "dictionary translations in vocabulary": pd.Series(dtype=object)},
+                            index=pd.Index([], name="src", dtype=object))
+        return Lists(long.assign(pair=pair.name), wide)
     rows = pair.src.lookup(words)
     long = ten_best(aae.transform(pair.src.vectors[rows]), aae.transform_target(pair.tgt.vectors), words,
                     pair.tgt.words, pair.dictionary)
@@ -499,6 +650,11 @@ def pair_lists(pair: LanguagePair, aae: AdversarialAutoencoder, words: Sequence[
     wide["dictionary translations in vocabulary"] = gold.groupby("src")["tgt"].apply(
         lambda s: ", ".join(s.head(6))).reindex(wide.index).fillna("")
     return Lists(long.assign(pair=pair.name), wide)
+
+
+def frequent_lists(lists: TenBestLists) -> pd.DataFrame:
+    """The lists of every pair's frequent words (:attr:`TenBestLists.frequent`) in one table, rows (pair, word)."""
+    return pd.concat({name: ls.wide for name, ls in lists.frequent.items()}, names=["pair"])
 
 
 def vocabulary_presence(pairs: Mapping[str, LanguagePair], words: Sequence[str]) -> pd.DataFrame:
@@ -521,11 +677,14 @@ def ten_best_lists(pairs: Mapping[str, LanguagePair], aaes: Mapping[str, Adversa
     return TenBestLists(paper, frequent)
 
 
-def side_by_side(paper_lists: Mapping[str, str], lists: TenBestLists) -> pd.DataFrame:
+def side_by_side(paper_lists: Mapping[str, str], lists: TenBestLists, own: Sequence[str] = ()) -> pd.DataFrame:
     """The paper's lists (``paper_lists``: word -> list as printed, ``papers.AAE_TEN_BEST``) in the column
-    :data:`PAPER_COLUMN`, and ours per pair ("(not in vocabulary)" where the source vocabulary lacks the word)."""
+    :data:`PAPER_COLUMN`, and ours per pair ("(not in vocabulary)" where the source vocabulary lacks the word);
+    the pairs of ``own`` (run on data given by the parameters) are left out: the paper's lists are not theirs."""
     side = pd.DataFrame({PAPER_COLUMN: pd.Series(dict(paper_lists))})
     for name, ls in lists.paper.items():
+        if name in own:
+            continue
         side[f"ours, {name}"] = ls.wide["ten_best"].reindex(side.index).fillna("(not in vocabulary)")
     return side
 
@@ -611,15 +770,20 @@ def record_results(results: Results, cfg: Settings, *, pairs: Mapping[str, Langu
         "pairs": {n: p.info for n, p in pairs.items()}, "depth": DEPTH, "width": WIDTH, "half_batch": 128,
         "lr_gen": 1e-3, "lr_disc": 1e-2, "lambdas": [1, 1, 1], "n_probe": cfg.n_probe,
         "refine_iters": cfg.refine_iters, "refine_words": cfg.refine_words, "retrieval": list(cfg.retrieval)})
-    pit = pairs["EN-IT"]
-    data_it = f"EN-IT Bible word2vec {pit.src.dim}d ({pit.info['source']} -> {pit.info['target']})"
-    for label, h in collapse_histories(gans, aaes["EN-IT"]).items():
+    name = cfg.gan_pair
+    pit, own = pairs[name], cfg.own_pairs
+    kind = "Bible word2vec" if str(pit.info["source"]).startswith("bible-") else "vectors"
+    data_it = f"{name} {kind} {pit.src.dim}d ({_short(pit.info['source'])} -> {_short(pit.info['target'])})"
+    if own:
+        results.params["not_in_the_paper"] = sorted(own)
+    for label, h in collapse_histories(gans, aaes[name]).items():
         results.add("final mean pairwise cosine of generated vectors", data=data_it, method=label,
                     mean=h["mean_pairwise_cos"].iloc[-1], max_over_training=h["mean_pairwise_cos"].max(),
-                    reference_target=aaes["EN-IT"].target_pairwise_cos_, steps=int(h["step"].iloc[-1]))
+                    reference_target=aaes[name].target_pairwise_cos_, steps=int(h["step"].iloc[-1]))
         results.add(f"distinct nearest target words of {cfg.n_probe} mapped source words", data=data_it,
                     method=label, mean=int(h["distinct_nn"].iloc[-1]), min_over_training=int(h["distinct_nn"].min()),
-                    unit="words", paper=f"GAN: {PAPER_GAN}", paper_ref="section 2")
+                    unit="words", paper=None if name in own else f"GAN: {PAPER_GAN}",
+                    paper_ref=None if name in own else "section 2")
     for name, r in disc.iterrows():
         d = f"{name}: {pairs[name].info['source']} -> {pairs[name].info['target']}"
         results.add("training discriminator accuracy (last window)", data=d, method=f"AAE T={int(r['T'])}",
@@ -632,11 +796,12 @@ def record_results(results: Results, cfg: Settings, *, pairs: Mapping[str, Langu
         results.add("P@1 on the synthetic rotated pair", data="synthetic: 10d mixture, exact rotation",
                     method=f"AAE from {start}", mean=r["p@1"], p_at_10=r["p@10"])
     for _, r in prec.iterrows():
-        ours = r["map"] == "AAE (ours)"
+        ours, mine = r["map"] == "AAE (ours)", r["pair"] in own
         for k in ("p@1", "p@10"):
             results.add(k.upper(), data=f"{r['pair']} test words", method=f"{r['map']} ({r['retrieval']})",
-                        mean=r[k], n_queries=int(r["n_queries"]), paper="not reported" if ours else None,
-                        paper_ref="section 3 (qualitative only)" if ours else None)
+                        mean=r[k], n_queries=int(r["n_queries"]),
+                        paper=(NOT_IN_PAPER if mine else "not reported") if ours else None,
+                        paper_ref="section 3 (qualitative only)" if ours and not mine else None)
     results.add_table("ten_best", lists.long())
     results.add_table("paper_lists_side_by_side", side)
     results.add_table("collapse", collapse.reset_index())
@@ -655,11 +820,14 @@ def _collapsed(row: pd.Series, reference: float, n_probe: int) -> bool:
 
 
 def _reference(collapse: pd.DataFrame) -> float:
-    return float(collapse.loc["Italian vectors (reference)", "final mean pairwise cos"])
+    row = [r for r in collapse.index if str(r).endswith(" vectors (reference)")][0]
+    return float(collapse.loc[row, "final mean pairwise cos"])
 
 
 def _per_list(hits: pd.DataFrame, which: str, pairs: Sequence[str]) -> pd.DataFrame:
     """Rows of ``hits`` for list ``which``, one per pair (zeros where a pair asked no word of that list)."""
+    if which not in hits.index.get_level_values("list"):
+        return pd.DataFrame(0, index=pd.Index(list(pairs), name="pair"), columns=hits.columns)
     return hits.xs(which, level="list").reindex(pairs).fillna(0)
 
 
@@ -676,7 +844,12 @@ def findings(cfg: Settings, collapse: pd.DataFrame, disc: pd.DataFrame, syn_tabl
     Verdict words follow fixed rules: collapse (:func:`_collapsed`), the discriminators "fooled" below 0.7, the
     monitor "ahead" by more than 0.15 on every pair, the synthetic map kept / found at P@1 0.9 / 0.5, the AAE "at
     chance" within 0.01 of the random map's P@1, the lists' claim reproduced if the gold counts exceed twice what
-    random lists would hold, plus one.
+    random lists would hold, plus one (over the pairs that ran on the book's data only).
+
+    For prose that names no pair, the same values per pair as strings: ``disc_by_pair``, ``monitor_by_pair``,
+    ``held_by_pair``, ``held_monitor_by_pair`` ("EN-IT 0.93, EN-FR 0.88, ..."), ``lists_by_pair`` and
+    ``precision_by_pair``; ``own_data_sentence`` names the pairs run on data given by the parameters
+    (:attr:`Settings.own_pairs`), which the claims table holds against nothing.
     """
     ref = _reference(collapse)
     out: dict[str, Any] = {"ref_cos": ref}
@@ -690,6 +863,8 @@ def findings(cfg: Settings, collapse: pd.DataFrame, disc: pd.DataFrame, syn_tabl
     for n in disc.index:
         out.update({f"disc_acc_{_key(n)}": float(acc[n]), f"monitor_acc_{_key(n)}": float(mon[n]),
                     f"held_acc_{_key(n)}": float(held[n]), f"held_monitor_{_key(n)}": float(held_mon[n])})
+    for key, col in (("disc", acc), ("monitor", mon), ("held", held), ("held_monitor", held_mon)):
+        out[f"{key}_by_pair"] = ", ".join(f"{n} {float(v):.2f}" for n, v in col.items())
     out["disc_sentence"] = (
         "Both stay well above 0.5 on every pair: the encoder does not make English look like the target language."
         if min(acc.min(), mon.min()) > 0.7 else
@@ -721,28 +896,50 @@ def findings(cfg: Settings, collapse: pd.DataFrame, disc: pd.DataFrame, syn_tabl
     at_chance = [n for n in names if nn.loc[(n, "AAE (ours)"), "p@1"] <= nn.loc[(n, "random orthogonal"), "p@1"] + 0.01]
     out["at_chance_sentence"] = (f"The AAE is at the level of a random orthogonal map on {', '.join(at_chance)}."
                                  if at_chance else "The AAE is above a random orthogonal map on every pair.")
-    gold = hp["gold_in_10best"].sum() + hf["gold_in_10best"].sum()
-    chance = hp["expected_gold_if_random"].sum() + hf["expected_gold_if_random"].sum()
+    out["lists_by_pair"] = "; ".join(
+        f"{n}: {int(hp.loc[n, 'gold_in_10best'])} among the paper's words (random lists: "
+        f"{hp.loc[n, 'expected_gold_if_random']:.2f}), {int(hf.loc[n, 'gold_in_10best'])} among the 20 frequent "
+        f"words (random: {hf.loc[n, 'expected_gold_if_random']:.2f}; {int(hf.loc[n, 'queries_with_gold_at_1'])} at "
+        f"rank 1)" for n in names)
+    out["precision_by_pair"] = "; ".join(
+        f"{n}: " + ", ".join(f"{m} {nn.loc[(n, m), 'p@1']:.3f} / {nn.loc[(n, m), 'p@10']:.3f}" for m in MAP_ORDER
+                             if (n, m) in nn.index) for n in names)
+    book = [n for n in names if n not in cfg.own_pairs]
+    gold = hp.loc[book, "gold_in_10best"].sum() + hf.loc[book, "gold_in_10best"].sum()
+    chance = hp.loc[book, "expected_gold_if_random"].sum() + hf.loc[book, "expected_gold_if_random"].sum()
     out["lists_claim_sentence"] = (
+        "cannot be held against these runs: every pair ran on data given by the parameters." if not book else
         "is not reproduced here: compare the gold counts with what random lists would contain."
         if gold <= 2 * chance + 1 else
         "is partly reproduced: the lists contain more translations than random lists would.")
+    own = [n for n in names if n in cfg.own_pairs]
+    out["own_data_sentence"] = (
+        f"{', '.join(own)} ran on vectors or a dictionary given by the parameters, not the book's or the paper's: "
+        f"the paper has no list or figure for {'it' if len(own) == 1 else 'them'}, so the claims table draws no "
+        f"verdict against the paper there." if own else
+        "Every pair ran on the book's data (the paper's own Wikipedia vectors cannot be had offline).")
     return out
 
 
 def claims(cfg: Settings, collapse: pd.DataFrame, hits: pd.DataFrame, prec: pd.DataFrame) -> pd.DataFrame:
     """The chapter's claims table (columns artefact, claim, paper, ours, verdict; artefacts are keys of
     ``papers.ARTEFACTS``): the plain GAN's collapse (sec. 2) and, per pair, whether the 10-best lists of the
-    frequent words hold translations ("yes": at least 2 and 3 x what random lists would; "partly": more)."""
+    frequent words hold translations ("yes": at least 2 and 3 x what random lists would; "partly": more).
+    Pairs run on data given by the parameters (:attr:`Settings.own_pairs`) get no row; if the GAN's pair is one
+    of them, its row reads :data:`NOT_IN_PAPER` with the verdict :data:`NO_PAPER_FIGURE`."""
     ref, g = _reference(collapse), collapse.loc[GAN_RUNS[0]]
     hf = hits.xs("20 frequent", level="list")
     p1 = prec[prec["retrieval"] == "nn"].set_index(["pair", "map"])["p@1"]
-    rows = [{"artefact": "aae.gan", "claim": "a plain GAN collapses to (near-)constant outputs", "paper": PAPER_GAN,
+    own = cfg.own_pairs
+    gan_own = cfg.gan_pair in own
+    rows = [{"artefact": "aae.gan", "claim": "a plain GAN collapses to (near-)constant outputs",
+             "paper": NOT_IN_PAPER if gan_own else PAPER_GAN,
              "ours": f"MLP generator: max mean pairwise cosine {g['max mean pairwise cos']:.2f} (target vectors "
-                     f"{ref:.2f}), min {int(g['min distinct NN'])} distinct nearest words of {cfg.n_probe}",
-             "verdict": "yes" if _collapsed(g, ref, cfg.n_probe) else "no"}]
+                     f"{ref:.2f}), min {int(g['min distinct NN'])} distinct nearest words of {cfg.n_probe}"
+                     + (f" ({cfg.gan_pair}, data given by the parameters)" if gan_own else ""),
+             "verdict": NO_PAPER_FIGURE if gan_own else ("yes" if _collapsed(g, ref, cfg.n_probe) else "no")}]
     for n in hf.index:
-        if n not in LIST_ARTEFACT:
+        if n not in LIST_ARTEFACT or n in own:
             continue
         got, chance = int(hf.loc[n, "gold_in_10best"]), float(hf.loc[n, "expected_gold_if_random"])
         rows.append({"artefact": LIST_ARTEFACT[n], "claim": f"{n}: the AAE's 10-best lists hold translations or "
