@@ -7,10 +7,12 @@ same kind of error wherever it enters, naming the argument (``name``) and what w
 - :func:`as_matrix`   the same, then a non-empty 2-D (n, d) matrix, finite unless ``finite=False``.
 - :func:`as_pairs`    (p, 2) integer rows (source row, target row) inside both vocabularies.
 - :func:`positive_int` a count that must be an integer >= ``minimum``.
+- :func:`whole_number` the same, also accepting an integral float (``5e3`` from papermill or YAML) and ``None``.
 - :func:`word_rows_strict` rows of query words in a vocabulary; an error naming the missing words.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -112,6 +114,22 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
         raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def whole_number(value, name: str, minimum: int = 0, *, allow_none: bool = False) -> int | None:
+    """``value`` as an int >= ``minimum``: an integer, or a float with an integral value (``5e3``, ``2000.0``, as
+    papermill parameters and YAML give them); ``None`` passes through when ``allow_none``. Anything else (a bool, a
+    string, ``2.5``, NaN, a value below ``minimum``) raises ``TypeError`` / ``ValueError`` naming ``name``."""
+    if value is None and allow_none:
+        return None
+    want = f"an integer >= {minimum}" + (" or None" if allow_none else "")
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {want}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {want}, got {value}")
     return int(value)
 
 

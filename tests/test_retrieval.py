@@ -156,10 +156,11 @@ def test_evaluate_translation_bad_input():
         evaluate_translation(np.ones((1, 2)), np.ones((1, 2)), ["a"], ["x"], pd.DataFrame({"s": ["a"]}))
 
 
-def test_evaluate_translation_all_oov_gives_nan_and_counts():
-    ev = evaluate_translation(np.ones((1, 2)), np.ones((1, 2)), ["a"], ["x"],
-                              pd.DataFrame({"src": ["b"], "tgt": ["x"]}), method="csls")
-    assert math.isnan(ev["p@1"]) and ev["n_oov_pairs"] == 1 and ev["coverage"] == 0.0
+def test_evaluate_translation_all_oov_raises():
+    """A test set with no pair in the vocabularies used to give p@1 = nan silently (issue 16); now it says so."""
+    with pytest.raises(ValueError, match="none of the 1 test pairs"):
+        evaluate_translation(np.ones((1, 2)), np.ones((1, 2)), ["a"], ["x"],
+                             pd.DataFrame({"src": ["b"], "tgt": ["x"]}), method="csls")
 
 
 def test_large_translate_runs_in_blocks_without_full_matrix():

@@ -40,6 +40,7 @@ from lpa_utils.align.refine import SelfLearning
 from lpa_utils.align.sgd import SGDAligner
 from lpa_utils.config import resolve_device
 from lpa_utils.data import DataError, load_dictionary, load_embeddings
+from lpa_utils.data.formats import is_binary
 from lpa_utils.data.writers import write_vectors
 from lpa_utils.io import write_json
 from lpa_utils.maths.retrieval import evaluate_translation
@@ -157,7 +158,9 @@ def run(args) -> dict:
         scores.append({"retrieval": retrieval, **{f"P@{k}": 100 * ev[f"p@{k}"] for k in (1, 5, 10)},
                        "test words": ev["n_queries"], "coverage %": 100 * ev["coverage"]})
     t_eval = time.perf_counter()
-    binary_src, binary_tgt = args.src.suffix == ".bin", args.tgt.suffix == ".bin"
+    # the output keeps the input's format, told from the file's content (a name need not say it)
+    binary_src = args.src.is_file() and is_binary(args.src)
+    binary_tgt = args.tgt.is_file() and is_binary(args.tgt)
     if args.out_src:
         write_vectors(args.out_src, src.words, mapped_src.cpu().numpy(), binary=binary_src)
     if args.out_tgt:

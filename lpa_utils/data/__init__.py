@@ -16,7 +16,7 @@ from .bible import bible_corpus
 from .dictionaries import load_dictionary
 from .embeddings import Embeddings, load_embeddings
 from .encoders import encode_sentences
-from .errors import ChecksumError, DataError, DataUnavailableError
+from .errors import CacheError, ChecksumError, DataError, DataUnavailableError
 from .fetch import fetch, info_table
 from .nli import load_mnli, load_snli
 from .registry import DATASETS, Dataset
@@ -24,4 +24,4 @@ from .splits import DictionarySplit, make_split
 
 __all__ = ["Embeddings", "load_embeddings", "load_dictionary", "make_split", "DictionarySplit", "load_snli",
            "load_mnli", "encode_sentences", "bible_corpus", "DATASETS", "Dataset", "fetch", "info_table",
-           "DataError", "ChecksumError", "DataUnavailableError"]
+           "DataError", "ChecksumError", "CacheError", "DataUnavailableError"]

@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lpa_utils.checks import whole_number
 from lpa_utils.config import resolve_device
 from lpa_utils.data.registry import DATASETS, get
 
 from ..config import data_dir
 from ..io import atomic_path, write_json
 from . import sources as S
+from .cachedir import ensure_writable
 from .errors import DataError
 from .formats import dedupe_words, read_vectors
 
@@ -122,8 +124,8 @@ class Embeddings:
         return self.vectors[rows]
 
     def top(self, n: int) -> "Embeddings":
-        """The ``n`` most frequent words (the first ``n`` rows)."""
-        n = int(n)
+        """The ``n`` most frequent words (the first ``n`` rows); ``n`` an integer >= 0."""
+        n = whole_number(n, "Embeddings.top: n", 0)
         return Embeddings(self.words[:n], self.vectors[:n], None if self.counts is None else self.counts[:n],
                           self.name, self.source, self.licence, self.path, check=False)
 
@@ -171,18 +173,28 @@ def save_arrays(folder: Path, words: list[str], vectors: np.ndarray, counts: np.
 
 def load_prepared(folder: Path, max_words: int | None = None, name: str = "", source: str = "",
                   licence: str = "") -> Embeddings:
-    """Load a prepared folder (``vectors.npy`` memory-mapped, only the first ``max_words`` rows copied)."""
-    vec = np.load(folder / "vectors.npy", mmap_mode="r")
-    n = vec.shape[0] if max_words is None else min(int(max_words), vec.shape[0])
-    vectors = np.array(vec[:n], dtype=np.float32)
-    with open(folder / "words.txt", encoding="utf-8") as fh:
-        words = fh.read().split("\n", n)[:n] if n < vec.shape[0] else fh.read().split("\n")
-    counts = None
-    if (folder / "counts.npy").exists():
-        counts = np.load(folder / "counts.npy")[:n].astype(np.int64)
-    if len(words) != n:
-        raise DataError(f"words.txt has {len(words)} lines, vectors.npy {n} rows", folder,
-                        hint="the cache is damaged: delete this folder and run `python -m lpa_utils.data fetch`")
+    """Load a prepared folder (``vectors.npy`` memory-mapped, only the first ``max_words`` rows copied).
+
+    A damaged folder (unreadable ``vectors.npy`` / ``words.txt`` / ``counts.npy``, sizes that disagree) raises
+    :class:`DataError` naming it."""
+    max_words = whole_number(max_words, "max_words", 1, allow_none=True)
+    damaged = "the cache is damaged: delete this folder and run `python -m lpa_utils.data fetch`"
+    try:
+        vec = np.load(folder / "vectors.npy", mmap_mode="r")
+        if vec.ndim != 2:
+            raise ValueError(f"vectors.npy has shape {vec.shape}, expected (n, d)")
+        n = vec.shape[0] if max_words is None else min(max_words, vec.shape[0])
+        vectors = np.array(vec[:n], dtype=np.float32)
+        with open(folder / "words.txt", encoding="utf-8") as fh:
+            words = fh.read().split("\n", n)[:n] if n < vec.shape[0] else fh.read().split("\n")
+        counts = None
+        if (folder / "counts.npy").exists():
+            counts = np.load(folder / "counts.npy")[:n].astype(np.int64)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"cannot load the prepared vectors ({type(e).__name__}: {e})", folder, hint=damaged) from None
+    if len(words) != n or (counts is not None and len(counts) != n):
+        raise DataError(f"words.txt has {len(words)} lines, vectors.npy {n} rows"
+                        + ("" if counts is None else f", counts.npy {len(counts)}"), folder, hint=damaged)
     return Embeddings(words, vectors, counts, name=name, source=source, licence=licence, path=folder, check=False)
 
 
@@ -196,8 +208,8 @@ def load_embeddings(name_or_path: str | os.PathLike, max_words: int | None = Non
     name_or_path : a registry name (``glove-en-50d``, ``fasttext-fr-300d``, ``floret-fi-300d``,
         ``bible-{en,it,de,es}-w2v-{dim}d[-a|-b]``, ``dinu-en-300d``, ``muse-it-300d`` ...), or the path of a
         word2vec text / binary or fastText ``.vec`` file (``.gz`` allowed).
-    max_words : keep the ``max_words`` most frequent (first) rows.
-    binary : for paths: force the binary word2vec reader (default: by the ``.bin`` suffix).
+    max_words : keep the ``max_words`` most frequent (first) rows (an integer >= 1).
+    binary : for paths: force the binary (True) or text (False) reader (default: told from the content).
     cache : for paths: keep a parsed ``.npy`` copy under the cache, keyed by the file's path, size and
         mtime (default: for files over 20 MB).
 
@@ -206,6 +218,7 @@ def load_embeddings(name_or_path: str | os.PathLike, max_words: int | None = Non
     :class:`Embeddings` with ``vectors (n, d) float32``.
     """
 
+    max_words = whole_number(max_words, "max_words", 1, allow_none=True)
     s = str(name_or_path)
     is_path = isinstance(name_or_path, os.PathLike) or os.sep in s or Path(s).suffix in (
         ".txt", ".vec", ".bin", ".gz") or (Path(s).exists() and s not in DATASETS)
@@ -233,6 +246,7 @@ def load_embeddings(name_or_path: str | os.PathLike, max_words: int | None = Non
         folder = data_dir() / "embeddings" / f"file-{path.name}-{key}"
         if not (folder / "meta.json").exists():
             words, vectors = read_vectors(path, binary=binary, encoding=encoding)
+            ensure_writable(folder.parent)
             with atomic_path(folder) as tmp:
                 tmp.mkdir(parents=True)
                 info = save_arrays(tmp, words, vectors)

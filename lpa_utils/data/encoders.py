@@ -32,6 +32,7 @@ from lpa_utils.io import append_json_log, read_json_log
 from ..config import data_dir
 from ..io import atomic_path
 from . import sources as S
+from .cachedir import ensure_writable
 from .errors import DataError
 
 ENCODERS = {"minilm": 384, "glove-mean": 50}
@@ -189,6 +190,7 @@ def encode_sentences(texts: Sequence[str], encoder: str = "minilm", *, batch_siz
     pos = index.get_indexer(keys) if len(ckeys) else np.full(n, -1)
     miss = np.flatnonzero(pos < 0)
     if len(miss):
+        ensure_writable(folder)  # before encoding: a clear error, not a traceback after minutes of work
         # unique new texts, in first-seen order
         mk = keys[miss]
         first = ~pd.Index(mk).duplicated(keep="first")

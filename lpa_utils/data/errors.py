@@ -28,5 +28,9 @@ class ChecksumError(DataError):
     """A downloaded file does not have the checksum recorded for it."""
 
 
+class CacheError(DataError):
+    """The data cache (``$LPA_DATA`` or ``data/cache``) cannot be written: a file, a read-only folder, a full disk."""
+
+
 class DataUnavailableError(RuntimeError):
     """Data that cannot be had here: no network, a missing tool (apt-get), a file to download by hand."""

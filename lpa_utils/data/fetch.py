@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from lpa_utils.io import append_json_log, read_json_log
 
 from . import sources as S
+from .cachedir import ensure_writable, sweep
 from .registry import DATASETS, get
 
 
@@ -24,13 +25,16 @@ def fetch(names: Iterable[str] | None = None, force: bool = False, quiet: bool =
     """Download and prepare datasets (all offline defaults when ``names`` is empty); idempotent.
 
     Returns ``{name: "prepared" | "cached"}``. Raises on the first dataset that cannot be had, after
-    preparing the ones before it.
+    preparing the ones before it. Temporaries that interrupted runs left in the cache are removed first
+    (:func:`lpa_utils.data.cachedir.sweep`); an unwritable cache is a :class:`CacheError` before any work.
     """
-
     names = list(names) if names else default_names()
     for n in names:
         get(n)  # unknown names fail before any work
     todo = [n for n in names if force or not get(n).is_cached()]
+    if todo:
+        ensure_writable()
+    sweep()
     status = {n: "cached" for n in names if n not in todo}
     if not quiet:
         for n in names:
@@ -109,10 +113,10 @@ def info_table() -> pd.DataFrame:
 
 
 def prune(dry_run: bool = False) -> list:
-    """Remove prepared folders that no registry entry uses any more (older keys). Returns them."""
-
+    """Remove prepared folders that no registry entry uses any more (older keys), and the temporaries that
+    interrupted builds and downloads left behind (see :func:`lpa_utils.data.cachedir.sweep`). Returns them."""
     stale = [p for d in DATASETS.values() for p in d.stale()]
     for p in stale:
         if not dry_run:
             shutil.rmtree(p)
-    return stale
+    return stale + sweep(dry_run=dry_run)

@@ -11,13 +11,18 @@ only when complete, with a ``meta.json`` describing it (rows, dims, seconds to b
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import json
+import lzma
 import re
 import shutil
+import sqlite3
+import struct
+import tarfile
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,9 +30,15 @@ from typing import Any, Mapping
 from ..config import data_dir
 from ..io import atomic_path, write_json
 from . import sources as S
-from .errors import DataError
+from .cachedir import ensure_writable, lock, remove_leftovers
+from .errors import DataError, DataUnavailableError
 
 BUILD_VERSION = 1  # bump to rebuild every prepared artefact
+
+#: what a builder raises on damaged or unexpected input bytes (np.load, sqlite3, msgpack, json, archives ...):
+#: turned into a DataError naming the dataset and its files
+BUILD_INPUT_ERRORS = (ValueError, EOFError, zlib.error, lzma.LZMAError, struct.error, tarfile.TarError,
+                      zipfile.BadZipFile, sqlite3.DatabaseError, KeyError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -81,8 +92,13 @@ class Dataset:
         return all((self.path() / f).exists() for f in files)
 
     def meta(self) -> dict:
+        """The prepared folder's ``meta.json`` ({} when absent or unreadable: then it is not cached either)."""
         p = self.path() / "meta.json"
-        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+        try:
+            meta = json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
+        except (OSError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
 
     def stale(self) -> list[Path]:
         """Older prepared folders of this dataset (other keys)."""
@@ -97,11 +113,13 @@ class Dataset:
         out = self.path()
         if self.is_cached() and not force:
             return out
+        ensure_writable(out.parent)  # a clear error (not a traceback) when the cache cannot be written
         for dep in self.depends:
             get(dep).prepare(quiet=quiet)
-        with _lock(f"{self.name}-{self.key()}"):  # one builder at a time, across processes
+        with lock(out.name):  # one builder at a time, across processes
             if self.is_cached() and not force:
                 return out
+            remove_leftovers(out.parent, out.name)  # temporaries of an interrupted build of this folder
             if out.exists():
 
                 shutil.rmtree(out)  # incomplete (should not happen: folders appear complete or not at all)
@@ -115,7 +133,16 @@ class Dataset:
             print(f"preparing {self.name} ...", flush=True)
         with atomic_path(out) as tmp:
             tmp.mkdir(parents=True)
-            meta = fn(self, files, tmp) or {}
+            try:
+                meta = fn(self, files, tmp) or {}
+            except (DataError, DataUnavailableError):
+                raise
+            except BUILD_INPUT_ERRORS as e:
+                names = ", ".join(str(f) for f in files) or "its inputs"
+                raise DataError(f"building {self.name} from {names} failed: {type(e).__name__}: {e}",
+                                files[0] if len(files) == 1 else None,
+                                hint="a downloaded file may be damaged or of another version: delete it and fetch "
+                                     "again (or report the error if it persists)") from e
             meta = {"name": self.name, "key": self.key(), "title": self.title, "licence": self.licence,
                     "sources": [s.describe() for s in self.sources], "params": dict(self.params),
                     "build_seconds": round(time.perf_counter() - t0, 2),
@@ -135,24 +162,6 @@ def _resolve(builder: str):
     except ModuleNotFoundError:
         mod = importlib.import_module(mod_name)
     return getattr(mod, fn_name)
-
-
-@contextlib.contextmanager
-def _lock(name: str):
-    """An exclusive lock file under ``<data_dir>/.locks`` (POSIX ``flock``; a no-op where unavailable)."""
-    folder = data_dir() / ".locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{name}.lock", "w") as fh:
-        try:
-            import fcntl  # POSIX only: on Windows the lock is skipped
-        except ImportError:  # pragma: no cover - Windows
-            yield
-            return
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _source_spec(s) -> dict:

@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checks import whole_number
 from ..config import data_dir
 from ..io import atomic_path, write_json
+from .cachedir import ensure_writable
 from .errors import DataError
 
 
@@ -56,10 +58,28 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
     ``test_pool``: draw the test words among the ``test_pool`` most frequent covered source words
     (default 5,000, like MUSE, whose test words rank 5,000-6,500; ``None``: among all of them). Raises
     :class:`DataError` if no pair has both words in the vocabularies, or if there are fewer
-    covered source words than ``n_test`` + 1.
+    covered source words than ``n_test`` + 1. Sizes are checked where they enter: ``n_test``, ``n_train``, ``n_val``
+    and ``seed`` must be integers >= 0 and ``test_pool`` an integer >= 1 or None (``ValueError`` / ``TypeError``
+    naming the argument).
+
+    With ``save``, the split is written under ``<data_dir>/splits/<name>-<key>``, ``key`` hashing the dictionary,
+    the parameters and the words of both vocabularies in order (all that decides the split): two vocabularies of
+    the same name and size but other words never share a folder.
     """
+    if not isinstance(d, pd.DataFrame):
+        raise DataError(f"the dictionary d must be a DataFrame with columns 'src' and 'tgt', got {type(d).__name__}",
+                        hint="use lpa_utils.data.load_dictionary()")
     if not {"src", "tgt"} <= set(d.columns):
         raise DataError(f"the dictionary needs columns 'src' and 'tgt', has {list(d.columns)}")
+    n_test = whole_number(n_test, "make_split: n_test", 0)
+    n_train = whole_number(n_train, "make_split: n_train", 0)
+    n_val = whole_number(n_val, "make_split: n_val", 0)
+    seed = whole_number(seed, "make_split: seed", 0)
+    test_pool = whole_number(test_pool, "make_split: test_pool", 1, allow_none=True)
+    for arg, emb in (("src_emb", src_emb), ("tgt_emb", tgt_emb)):
+        if not (hasattr(emb, "lookup") and hasattr(emb, "words")):
+            raise TypeError(f"make_split: {arg} must be an Embeddings (with .words and .lookup), got "
+                            f"{type(emb).__name__}")
     d = d[["src", "tgt"]].drop_duplicates(ignore_index=True)
     src_vocab = getattr(src_emb, "name", "") or "source vocabulary"
     tgt_vocab = getattr(tgt_emb, "name", "") or "target vocabulary"
@@ -115,19 +135,28 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
     }
     split = DictionarySplit(train, val, test, rest, manifest)
     if save:
-        split.path = _save(split, d, name or f"{src_vocab}--{tgt_vocab}")
+        split.path = _save(split, d, name or f"{src_vocab}--{tgt_vocab}", (src_emb.words, tgt_emb.words))
         split.manifest["path"] = str(split.path)
     return split
 
 
-def _save(split: DictionarySplit, d: pd.DataFrame, name: str) -> Path:
+def _words_digest(words) -> bytes:
+    """sha1 of a vocabulary's words in order (what decides a split; the vectors do not)."""
+    return hashlib.sha1(pd.util.hash_pandas_object(pd.Series(list(words), dtype=object), index=False)
+                        .to_numpy().tobytes()).digest()
+
+
+def _save(split: DictionarySplit, d: pd.DataFrame, name: str, vocabularies) -> Path:
     h = hashlib.sha1(pd.util.hash_pandas_object(d, index=False).to_numpy().tobytes())
     h.update(json.dumps({k: split.manifest[k] for k in ("seed", "requested", "vocabularies")},
                         sort_keys=True).encode())
+    for words in vocabularies:  # the content of both vocabularies, not only their names and sizes
+        h.update(_words_digest(words))
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     folder = data_dir() / "splits" / f"{safe}-{h.hexdigest()[:12]}"
     if (folder / "manifest.json").exists():
         return folder
+    ensure_writable(folder.parent)
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)
         for k in ("train", "val", "test", "rest"):

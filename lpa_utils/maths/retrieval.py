@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lpa_utils.checks import as_matrix, infer_device
+from lpa_utils.checks import as_matrix, infer_device, whole_number
 
 METHODS = ("nn", "csls", "isf")
 
@@ -323,22 +323,29 @@ def evaluate_translation(mapped_src, tgt, src_words: Sequence[str], tgt_words: S
         dict with ``"p@1"``, ``"p@5"``, ``"p@10"`` (fractions in [0, 1], one per ``ks``), ``"n_pairs"`` (test pairs
         with both words in the vocabularies), ``"n_queries"`` (distinct source words scored), ``"n_oov_pairs"``
         (pairs dropped), ``"n_oov_words"`` and ``"coverage"`` (n_queries / distinct test source words).
+
+    Raises ``ValueError`` when no test pair has both words in the vocabularies (nothing to score), when ``ks``,
+    ``k`` or ``beta`` are out of range, and (naming the rows) when ``mapped_src`` or ``tgt`` has NaN / inf rows.
     """
     _check_method(method)
     if len(src_words) != _nrows(mapped_src):
         raise ValueError(f"mapped_src has {_nrows(mapped_src)} rows but src_words has {len(src_words)} words")
     if len(tgt_words) != _nrows(tgt):
         raise ValueError(f"tgt has {_nrows(tgt)} rows but tgt_words has {len(tgt_words)} words")
-    ks = tuple(int(x) for x in ks)
-    if not ks or min(ks) < 1:
-        raise ValueError(f"ks must be positive integers, got {ks}")
+    ks = _check_ks(ks)
+    k = whole_number(k, "k (the CSLS neighbourhood)", 1)
+    if not (isinstance(beta, (int, float, np.integer, np.floating)) and math.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta (the inverted-softmax inverse temperature) must be a finite number > 0, got {beta!r}")
     g = gold_table(src_words, tgt_words, test_pairs_df)
     out = {f"p@{x}": float("nan") for x in ks}
     out.update({kk: g[kk] for kk in ("n_pairs", "n_queries", "n_oov_pairs", "n_oov_words", "coverage")})
     if g["n_queries"] == 0:
-        return out
+        raise ValueError(f"test_pairs_df: none of the {g['n_oov_pairs']} test pairs has its source word in src_words "
+                         f"({len(src_words)} words) and its target word in tgt_words ({len(tgt_words)} words), so "
+                         "there is nothing to score; check the languages, the casing and the vocabulary sizes")
     dev = infer_device(device, mapped_src, tgt)
     S = as_matrix(mapped_src, "mapped_src", dev)
+    T = as_matrix(tgt, "tgt", dev)  # NaN / infinite rows named here, with the argument's name
     Q = S[torch.as_tensor(g["queries"], device=dev)]
     if isinstance(src_ref, str):
         if src_ref not in ("all", "queries"):
@@ -346,7 +353,7 @@ def evaluate_translation(mapped_src, tgt, src_words: Sequence[str], tgt_words: S
         ref = S if src_ref == "all" else None
     else:
         ref = src_ref
-    top = translate(Q, tgt, method=method, k=k, topk=max(ks), batch_size=batch_size, beta=beta,
+    top = translate(Q, T, method=method, k=k, topk=max(ks), batch_size=batch_size, beta=beta,
                     src_ref=ref, device=dev)
     hits = hits_at(top, g["pair_query"], g["pair_tgt"])
     for x in ks:
@@ -355,6 +362,19 @@ def evaluate_translation(mapped_src, tgt, src_words: Sequence[str], tgt_words: S
         out["top"] = top.cpu().numpy()
         out["query_words"] = np.asarray(src_words, dtype=object)[g["queries"]].tolist()
     return out
+
+
+def _check_ks(ks) -> tuple[int, ...]:
+    """The precisions to report: a non-empty sequence of integers >= 1 (integral floats accepted)."""
+    if isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__"):
+        raise TypeError(f"ks must be a sequence of integers >= 1, got {ks!r}")
+    ks = tuple(ks)
+    if not ks:
+        raise ValueError("ks must be positive integers, got ()")
+    try:
+        return tuple(whole_number(x, "ks", 1) for x in ks)
+    except (TypeError, ValueError):
+        raise ValueError(f"ks must be positive integers, got {ks}") from None
 
 
 def _nrows(x) -> int:
