@@ -380,6 +380,18 @@ def test_synthetic_pair_true_init_is_exact():
     assert sp.precision(Xs @ sp.true_init().T, Ys)["p@1"] == 1.0
 
 
+def test_synthetic_rotation_is_no_model_start():
+    """Issue 18's seed trap: the planted rotation of seed s must not be a model's starting map for any seed. It used
+    to be random_orthogonal(d, seed=s + 1), the start of an AAE with seed s + 1. Data and models draw from
+    independent streams now (NumPy for the data, torch for the models)."""
+    for s in range(5):
+        Q = C5.synthetic_pair(n=50, d=6, n_clusters=3, seed=s).Q
+        assert np.allclose(Q @ Q.T, np.eye(6), atol=1e-10)
+        for t in range(12):
+            start = A.random_orthogonal(6, seed=t).numpy()
+            assert np.abs(Q - start).max() > 0.1 and np.abs(Q.T - start).max() > 0.1, (s, t)
+
+
 @pytest.mark.slow
 def test_load_pair_and_compare_maps_on_bible():
     """Real data (the offline defaults): the pair loads with corpus counts, and supervised Procrustes beats the

@@ -130,12 +130,18 @@ class SyntheticPair:
 
 def synthetic_pair(n: int = 3000, d: int = 10, n_clusters: int = 20, seed: int = 0) -> SyntheticPair:
     """Gaussian mixture (``n_clusters`` centres with spread 3, per-dimension noise scales from 1.5 down to 0.3:
-    neither isotropic nor symmetric, so the rotation is identifiable), rotated by a Haar-random Q, rows shuffled."""
+    neither isotropic nor symmetric, so the rotation is identifiable), rotated by a Haar-random Q, rows shuffled.
+
+    Everything is drawn from one NumPy stream seeded with ``seed`` (the data's own stream): the rotation is not
+    ``random_orthogonal(d, seed=...)``, the torch stream the models draw their starting maps from, so no model
+    seed can start at the answer (it once did: the rotation was ``random_orthogonal(d, seed=seed + 1)``).
+    """
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((n_clusters, d)) * 3.0
     X = (centres[rng.integers(0, n_clusters, n)] + rng.standard_normal((n, d)) * np.linspace(1.5, 0.3, d))
     X = X.astype(np.float32)
-    Q = random_orthogonal(d, seed=seed + 1).numpy().astype(np.float64)
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))     # Haar: QR with the signs of R's diagonal folded in
+    Q = Q * np.where(np.diag(R) < 0, -1.0, 1.0)
     perm = rng.permutation(n)
     Y = (X.astype(np.float64) @ Q.T)[perm].astype(np.float32)
     counts = zipf_counts(n)
