@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from myst_nb import glue as _glue
@@ -60,6 +61,8 @@ class Chapter:
         DataFrames and figures as they are. Nothing is displayed in the code cell.
         """
         for name, value in values.items():
+            if isinstance(value, np.generic):   # numpy scalars: myst-nb's format spec needs a Python number
+                value = value.item()
             _glue(name, value, display=False)
 
     def figure(self, name: str, fig: plt.Figure) -> None:

@@ -143,26 +143,6 @@ def ours_vs_paper(df: pd.DataFrame, *, category: str, ours: str, paper: str, our
     return ax
 
 
-def caption(number: str, text: str, *, data: str, runs: str):
-    """The caption of a figure, as Markdown to ``display`` right after ``plt.show()``.
-
-    Every figure of the book says what it shows, which data it was measured on and how many runs stand behind
-    it, with the values of *this* run (``data`` and ``runs`` are formatted from the notebook's variables, so the
-    smoke profile's captions say "1 seed" where the full profile's say "3 seeds").
-
-    >>> caption("3.1", "P@1 against pairs.", data="Bible word2vec 100d", runs="3 seeds").data
-    '*Figure 3.1.* P@1 against pairs. *Data:* Bible word2vec 100d. *Runs:* 3 seeds.'
-    """
-    from IPython.display import Markdown
-
-    parts = {"number": number, "text": text, "data": data, "runs": runs}
-    empty = [k for k, v in parts.items() if not str(v).strip()]
-    if empty:
-        raise ValueError(f"a figure caption needs a non-empty {', '.join(empty)} (figure {number!r})")
-    text, data, runs = (str(v).strip().rstrip(".") for v in (text, data, runs))
-    return Markdown(f"*Figure {number}.* {text}. *Data:* {data}. *Runs:* {runs}.")
-
-
 def n_runs(n: int, what: str = "seed") -> str:
     """``n_runs(3) == "3 seeds"``, ``n_runs(1, "draw") == "1 draw"``: the runs part of a caption."""
     return f"{n} {what}{'' if n == 1 else 's'}"
