@@ -10,6 +10,7 @@ same kind of error wherever it enters, naming the argument (``name``) and what w
 - :func:`whole_number` the same, also accepting an integral float (``5e3`` from papermill or YAML) and ``None``.
 - :func:`word_rows_strict` rows of query words in a vocabulary; an error naming the missing words.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,7 +51,7 @@ def as_tensor(x, *, name: str = "X", device=None, dtype=torch.float32, detach: b
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
         arr = np.ascontiguousarray(arr)
-        if not arr.flags.writeable:          # e.g. Arrow-backed pandas columns; torch wants writable memory
+        if not arr.flags.writeable:  # e.g. Arrow-backed pandas columns; torch wants writable memory
             arr = arr.copy()
         t = torch.from_numpy(arr).to(device_of(device))
     return t if dtype is None else t.to(dtype)
@@ -66,16 +67,22 @@ def check_matrix(X: torch.Tensor, name: str, *, min_rows: int = 1, finite: bool 
     if X.shape[0] < min_rows:
         raise ValueError(f"{name}: needs at least {min_rows} row(s), got shape {tuple(X.shape)}")
     # one cheap reduction first (a NaN / inf anywhere makes the sum non-finite); rows are located only if needed
-    if (finite and X.is_floating_point() and not bool(torch.isfinite(X.sum(dtype=torch.float64)))
-            and not bool(torch.isfinite(X).all())):
+    if (
+        finite
+        and X.is_floating_point()
+        and not bool(torch.isfinite(X.sum(dtype=torch.float64)))
+        and not bool(torch.isfinite(X).all())
+    ):
         bad = torch.nonzero(~torch.isfinite(X).all(dim=1)).flatten()
         rows = ", ".join(str(int(r)) for r in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        raise ValueError(f"{name} has {len(bad)} rows with NaN or infinite values (rows {rows}); "
-                         "clean or drop them first")
+        raise ValueError(
+            f"{name} has {len(bad)} rows with NaN or infinite values (rows {rows}); clean or drop them first"
+        )
 
 
-def as_matrix(x, name: str = "X", device=None, *, dtype=torch.float32, min_rows: int = 1, finite: bool = True,
-              detach: bool = True) -> torch.Tensor:
+def as_matrix(
+    x, name: str = "X", device=None, *, dtype=torch.float32, min_rows: int = 1, finite: bool = True, detach: bool = True
+) -> torch.Tensor:
     """:func:`as_tensor` then :func:`check_matrix`: a checked (n, d) tensor of ``dtype`` on ``device``."""
     t = as_tensor(x, name=name, device=device, dtype=dtype, detach=detach)
     check_matrix(t, name, min_rows=min_rows, finite=finite)
@@ -90,21 +97,25 @@ def as_pairs(pairs, n_src: int, n_tgt: int, name: str, device=None) -> torch.Ten
     """
     if pairs is None:
         raise ValueError(f"{name}: pairs are required ((p, 2) integer rows (source row, target row))")
-    if hasattr(pairs, "to_numpy"):          # a DataFrame of rows
+    if hasattr(pairs, "to_numpy"):  # a DataFrame of rows
         pairs = pairs.to_numpy()
     t = torch.as_tensor(np.asarray(pairs) if not isinstance(pairs, torch.Tensor) else pairs)
     if t.ndim != 2 or t.shape[1] != 2 or t.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty (p, 2) array of (source row, target row), got shape "
-                         f"{tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must be a non-empty (p, 2) array of (source row, target row), got shape {tuple(t.shape)}"
+        )
     if t.is_floating_point():
         raise TypeError(f"{name} must hold integer rows, got dtype {t.dtype}")
     t = t.to(device=device_of(device), dtype=torch.int64)
     if int(t[:, 0].min()) < 0 or int(t[:, 0].max()) >= n_src:
-        raise ValueError(f"{name}: source rows must lie in [0, {n_src}), got [{int(t[:, 0].min())}, "
-                         f"{int(t[:, 0].max())}] (words missing from the vocabulary must be dropped first)")
+        raise ValueError(
+            f"{name}: source rows must lie in [0, {n_src}), got [{int(t[:, 0].min())}, "
+            f"{int(t[:, 0].max())}] (words missing from the vocabulary must be dropped first)"
+        )
     if int(t[:, 1].min()) < 0 or int(t[:, 1].max()) >= n_tgt:
-        raise ValueError(f"{name}: target rows must lie in [0, {n_tgt}), got [{int(t[:, 1].min())}, "
-                         f"{int(t[:, 1].max())}]")
+        raise ValueError(
+            f"{name}: target rows must lie in [0, {n_tgt}), got [{int(t[:, 1].min())}, {int(t[:, 1].max())}]"
+        )
     return t
 
 

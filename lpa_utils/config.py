@@ -4,6 +4,7 @@ Every notebook has a papermill ``parameters`` cell with ``profile = None``; ``re
 into ``"full"`` (what the book shows) or ``"smoke"`` (tiny sizes, seconds per notebook, used by nbval in CI).
 The environment variable ``LPA_PROFILE`` sets the profile when the parameter is left at ``None``.
 """
+
 from __future__ import annotations
 
 import os

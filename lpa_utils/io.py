@@ -1,5 +1,6 @@
 """Atomic file writes: every cache file is written under a temporary name and renamed into place,
 so an interrupted run never leaves a half-written file that a later run would trust."""
+
 from __future__ import annotations
 
 import contextlib

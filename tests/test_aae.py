@@ -1,5 +1,6 @@
 """Tests of lpa_utils.models.adversarial (Barone 2016) against hand computations, closed forms,
 NumPy/SciPy/scikit-learn."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,8 @@ def test_standardize_rejects_bad_input():
 
 
 def test_subsample_probs_hand_computed():
-    counts = np.array([900.0, 90.0, 9.0, 1.0])     # N = 1000
-    t = 0.01                                       # tN = 10
+    counts = np.array([900.0, 90.0, 9.0, 1.0])  # N = 1000
+    t = 0.01  # tN = 10
     keep = np.minimum(1.0, (np.sqrt(counts / 10.0) + 1.0) * 10.0 / counts)
     # hand values: keep(900) = (sqrt(90) + 1) / 90, keep(90) = (3 + 1) / 9, keep(9) = keep(1) = 1 (capped)
     assert keep[0] == pytest.approx((np.sqrt(90.0) + 1.0) / 90.0)
@@ -99,7 +100,7 @@ def test_random_orthogonal_is_haar():
     Ws = np.stack([_np(A.random_orthogonal(6, generator=g)) for _ in range(3000)]).astype(np.float64)
     tr = np.trace(Ws, axis1=1, axis2=2)
     assert abs(tr.mean()) < 0.08
-    assert abs((tr ** 2).mean() - 1.0) < 0.1
+    assert abs((tr**2).mean() - 1.0) < 0.1
     dets = np.linalg.det(Ws)
     np.testing.assert_allclose(np.abs(dets), 1.0, atol=1e-4)
     assert 0.45 < (dets > 0).mean() < 0.55
@@ -108,14 +109,14 @@ def test_random_orthogonal_is_haar():
 def test_tied_autoencoder_weights_and_shapes():
     ae = A.TiedAutoencoder(5, 5, seed=0)
     names = sorted(n for n, _ in ae.named_parameters())
-    assert names == ["dec_bias", "enc_bias", "weight"]                  # one matrix, two biases
+    assert names == ["dec_bias", "enc_bias", "weight"]  # one matrix, two biases
     assert sum(p.numel() for p in ae.parameters()) == 5 * 5 + 5 + 5
     W = _np(ae.weight).astype(np.float64)
-    np.testing.assert_allclose(W @ W.T, np.eye(5), atol=1e-5)            # orthogonal init
+    np.testing.assert_allclose(W @ W.T, np.eye(5), atol=1e-5)  # orthogonal init
     x = torch.randn(11, 5, generator=torch.Generator().manual_seed(1))
     z, rec = ae(x)
     assert z.shape == (11, 5) and rec.shape == (11, 5)
-    np.testing.assert_allclose(_np(rec), _np(x), atol=1e-5)             # W^T W = I, zero biases: exact inverse
+    np.testing.assert_allclose(_np(rec), _np(x), atol=1e-5)  # W^T W = I, zero biases: exact inverse
     with torch.no_grad():
         ae.weight.mul_(2.0)
         ae.enc_bias.fill_(1.0)
@@ -172,7 +173,7 @@ def test_residual_block_equation_eval_mode():
     with torch.no_grad():
         blk.bn.running_mean.copy_(torch.linspace(-0.3, 0.3, 5))
         blk.bn.running_var.copy_(torch.linspace(0.5, 1.5, 5))
-    blk.eval()                                                           # dropout off, running statistics
+    blk.eval()  # dropout off, running statistics
     h = torch.randn(9, 5, generator=torch.Generator().manual_seed(2))
     H = _np(h).astype(np.float64)
     a = H @ _np(blk.linear.weight).astype(np.float64).T
@@ -223,7 +224,7 @@ def test_discriminator_loss_matches_sklearn_log_loss():
     p = 1 / (1 + np.exp(-np.r_[_np(real), _np(fake)]))
     y = np.r_[1, 1, 1, 0, 0]
     assert float(loss) == pytest.approx(log_loss(y, p), rel=1e-5)
-    assert acc == pytest.approx(3 / 5)                 # correct: 2.0, 0.3 (real) and -1.0 (fake)
+    assert acc == pytest.approx(3 / 5)  # correct: 2.0, 0.3 (real) and -1.0 (fake)
 
 
 def test_cosine_dissimilarity_shape_check():
@@ -238,7 +239,7 @@ def test_mean_pairwise_cosine_against_sklearn():
     S = cosine_similarity(Z)
     expected = (S.sum() - np.trace(S)) / (50 * 49)
     assert A.mean_pairwise_cosine(Z) == pytest.approx(expected, rel=1e-5)
-    assert A.mean_pairwise_cosine(np.tile([1.0, 2.0], (5, 1))) == pytest.approx(1.0)   # collapsed
+    assert A.mean_pairwise_cosine(np.tile([1.0, 2.0], (5, 1))) == pytest.approx(1.0)  # collapsed
 
 
 def test_distinct_nearest():
@@ -284,7 +285,7 @@ def test_aae_fit_shapes_history_and_determinism():
     cfg = A.AAEConfig(steps=40, half_batch=32, depth=2, width=8, log_every=20, n_probe=100)
     g0 = torch.get_rng_state()
     m1 = A.AdversarialAutoencoder(cfg, seed=5, device="cpu", progress=False).fit(X, Y, c, c)
-    assert torch.equal(g0, torch.get_rng_state())                 # global RNG untouched
+    assert torch.equal(g0, torch.get_rng_state())  # global RNG untouched
     m2 = A.AdversarialAutoencoder(cfg, seed=5, device="cpu", progress=False).fit(X, Y, c, c)
     m3 = A.AdversarialAutoencoder(cfg, seed=6, device="cpu", progress=False).fit(X, Y, c, c)
     assert torch.equal(m1.weight_, m2.weight_)
@@ -403,11 +404,16 @@ def test_load_pair_and_compare_maps_on_bible():
     fw = C5.frequent_words(p, n=5, skip=100)
     assert len(fw) == 5 and set(fw) <= set(p.src.words[100:]) and set(fw) <= set(p.dictionary["src"])
     cfg = A.AAEConfig(steps=5, depth=2, log_every=0)
-    m = A.AdversarialAutoencoder(cfg, seed=0, progress=False).fit(p.src.vectors, p.tgt.vectors, p.counts_src,
-                                                                  p.counts_tgt)
+    m = A.AdversarialAutoencoder(cfg, seed=0, progress=False).fit(
+        p.src.vectors, p.tgt.vectors, p.counts_src, p.counts_tgt
+    )
     table, extra = C5.compare_maps(p, m, methods=("nn",), refine_iters=1, refine_words=1000)
-    assert table["map"].tolist() == ["random orthogonal", "AAE (ours)", "AAE + Procrustes refinement",
-                                     "supervised Procrustes"]
+    assert table["map"].tolist() == [
+        "random orthogonal",
+        "AAE (ours)",
+        "AAE + Procrustes refinement",
+        "supervised Procrustes",
+    ]
     p10 = table.set_index("map")["p@10"]
     assert p10["supervised Procrustes"] > p10["random orthogonal"] + 0.03
     assert (table["n_queries"] == 200).all() and len(extra["refinement"]) == 1
@@ -416,14 +422,26 @@ def test_load_pair_and_compare_maps_on_bible():
 # ------------------------------------------------------------------------------- chapter 05's own functions
 def _history(cos, nn, acc=0.9):
     steps = np.arange(1, len(cos) + 1) * 10
-    return pd.DataFrame({"step": steps, "mean_pairwise_cos": cos, "distinct_nn": nn, "disc_acc": acc,
-                         "monitor_acc": acc, "recon": 0.1, "adv": 0.7, "cos": 0.9})
+    return pd.DataFrame(
+        {
+            "step": steps,
+            "mean_pairwise_cos": cos,
+            "distinct_nn": nn,
+            "disc_acc": acc,
+            "monitor_acc": acc,
+            "recon": 0.1,
+            "adv": 0.7,
+            "cos": 0.9,
+        }
+    )
 
 
 def _runs():
-    return {"GAN, mlp generator": _history([0.5, 0.95, 0.9], [40, 3, 5]),
-            "GAN, linear generator": _history([0.05, 0.1, 0.08], [250, 240, 245]),
-            "AAE": _history([0.02, 0.03, 0.02], [260, 255, 258])}
+    return {
+        "GAN, mlp generator": _history([0.5, 0.95, 0.9], [40, 3, 5]),
+        "GAN, linear generator": _history([0.05, 0.1, 0.08], [250, 240, 245]),
+        "AAE": _history([0.02, 0.03, 0.02], [260, 255, 258]),
+    }
 
 
 def _prec(aae_p1=0.0):
@@ -435,24 +453,43 @@ def _prec(aae_p1=0.0):
 
 
 def _hits(freq_gold=(0, 1, 5)):
-    idx = pd.MultiIndex.from_product([["EN-DE", "EN-FR", "EN-IT"], ["20 frequent", "paper words"]],
-                                     names=["pair", "list"])
+    idx = pd.MultiIndex.from_product(
+        [["EN-DE", "EN-FR", "EN-IT"], ["20 frequent", "paper words"]], names=["pair", "list"]
+    )
     gold = [freq_gold[0], 0, freq_gold[1], 1, freq_gold[2], 0]
-    return pd.DataFrame({"queries": [20, 1] * 3, "gold_in_10best": gold, "queries_with_gold_at_1": [0] * 6,
-                         "expected_gold_if_random": [0.5, 0.01] * 3}, index=idx)
+    return pd.DataFrame(
+        {
+            "queries": [20, 1] * 3,
+            "gold_in_10best": gold,
+            "queries_with_gold_at_1": [0] * 6,
+            "expected_gold_if_random": [0.5, 0.01] * 3,
+        },
+        index=idx,
+    )
 
 
 def _disc():
-    return pd.DataFrame({"training disc. acc (last 100 steps)": [0.9, 0.8, 0.95],
-                         "monitor disc. acc (last 100 steps)": [0.92, 0.85, 0.96],
-                         "train_disc acc, held-out uniform sample": [0.6, 0.55, 0.7],
-                         "monitor_disc acc, held-out uniform sample": [0.9, 0.85, 0.9]},
-                        index=pd.Index(["EN-IT", "EN-FR", "EN-DE"], name="pair"))
+    return pd.DataFrame(
+        {
+            "training disc. acc (last 100 steps)": [0.9, 0.8, 0.95],
+            "monitor disc. acc (last 100 steps)": [0.92, 0.85, 0.96],
+            "train_disc acc, held-out uniform sample": [0.6, 0.55, 0.7],
+            "monitor_disc acc, held-out uniform sample": [0.9, 0.85, 0.9],
+        },
+        index=pd.Index(["EN-IT", "EN-FR", "EN-DE"], name="pair"),
+    )
 
 
 def _syn():
-    return pd.DataFrame({"p@1": [0.99, 0.2], "p@10": [1.0, 0.4], "training disc. acc (end)": [0.5, 0.9],
-                         "monitor disc. acc (end)": [0.5, 0.9]}, index=["true map", "random orthogonal"])
+    return pd.DataFrame(
+        {
+            "p@1": [0.99, 0.2],
+            "p@10": [1.0, 0.4],
+            "training disc. acc (end)": [0.5, 0.9],
+            "monitor disc. acc (end)": [0.5, 0.9],
+        },
+        index=["true map", "random orthogonal"],
+    )
 
 
 def test_settings_profiles_and_overrides():
@@ -475,30 +512,40 @@ def _own_files(tmp_path):
     (tmp_path / "src.vec").write_text("2 2\naa 1 0\nab 0 1\n", encoding="utf-8")
     (tmp_path / "tgt.vec").write_text("2 2\nxa 1 0\nxb 0 1\n", encoding="utf-8")
     (tmp_path / "d.txt").write_text("aa xa\nab xb\n", encoding="utf-8")
-    return {"src_vectors": {"en-xx": str(tmp_path / "src.vec")}, "tgt_vectors": {"en-xx": str(tmp_path / "tgt.vec")},
-            "dictionaries": {"en-xx": str(tmp_path / "d.txt")}}
+    return {
+        "src_vectors": {"en-xx": str(tmp_path / "src.vec")},
+        "tgt_vectors": {"en-xx": str(tmp_path / "tgt.vec")},
+        "dictionaries": {"en-xx": str(tmp_path / "d.txt")},
+    }
 
 
 def test_settings_any_pair_from_files_and_strings(tmp_path):
     files = _own_files(tmp_path)
-    cfg = C5.settings("smoke", pairs='["en-xx"]', src_vectors=json.dumps(files["src_vectors"]),
-                      tgt_vectors=files["tgt_vectors"], dictionaries=files["dictionaries"])
+    cfg = C5.settings(
+        "smoke",
+        pairs='["en-xx"]',
+        src_vectors=json.dumps(files["src_vectors"]),
+        tgt_vectors=files["tgt_vectors"],
+        dictionaries=files["dictionaries"],
+    )
     (p,) = cfg.pairs
     assert (p.name, p.langs, p.dictionary, p.own_data) == ("EN-XX", ("en", "xx"), str(tmp_path / "d.txt"), True)
     assert cfg.own_pairs == {"EN-XX"} and (cfg.gan_pair, cfg.gan_target) == ("EN-XX", "XX")
     assert cfg.glue_values()["gan_pair"] == "EN-XX"
     mine = C5.settings("smoke", pairs=["en-it"], en_it=json.dumps([files["src_vectors"]["en-xx"], "glove-en-50d"]))
     assert mine.own_pairs == {"EN-IT"} and mine.pairs[0].src == files["src_vectors"]["en-xx"]
-    assert not C5.settings("full", pairs=["en-de"], en_de=list(C5.EN_DE_SMOKE)).own_pairs   # the book's own data
+    assert not C5.settings("full", pairs=["en-de"], en_de=list(C5.EN_DE_SMOKE)).own_pairs  # the book's own data
     assert C5.settings("smoke", pairs=["en-it"], dictionaries={"en-it": "freedict"}).own_pairs == {"EN-IT"}
 
 
 def test_settings_bad_parameters_name_themselves(tmp_path):
     with pytest.raises(ValueError) as e:
         C5.settings("smoke", pairs=["en-xx"])
-    assert str(e.value).startswith("parameter pairs: 'en-xx' is not one of the book's pairs (en-it, en-fr, en-de) "
-                                   "and src_vectors, tgt_vectors, dictionaries do not give its data")
-    assert "test_dictionaries" not in str(e.value)                     # chapter 05 takes no test dictionary
+    assert str(e.value).startswith(
+        "parameter pairs: 'en-xx' is not one of the book's pairs (en-it, en-fr, en-de) "
+        "and src_vectors, tgt_vectors, dictionaries do not give its data"
+    )
+    assert "test_dictionaries" not in str(e.value)  # chapter 05 takes no test dictionary
     files = _own_files(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"^parameter tgt_vectors\['en-xx'\]: no such file '.*nope.vec'"):
         C5.settings("smoke", pairs=["en-xx"], **{**files, "tgt_vectors": {"en-xx": str(tmp_path / "nope.vec")}})
@@ -518,18 +565,26 @@ def test_settings_bad_parameters_name_themselves(tmp_path):
 
 def test_own_pairs_get_no_paper_figure():
     cfg = C5.settings("smoke")
-    own = C5.Settings(**{**cfg.__dict__, "pairs": tuple(C5.PairSpec(p.name, p.src, p.tgt, given=("x.vec",))
-                                                          if p.name == "EN-IT" else p for p in cfg.pairs)})
+    own = C5.Settings(
+        **{
+            **cfg.__dict__,
+            "pairs": tuple(
+                C5.PairSpec(p.name, p.src, p.tgt, given=("x.vec",)) if p.name == "EN-IT" else p for p in cfg.pairs
+            ),
+        }
+    )
     collapse = C5.collapse_table(_runs(), reference=0.02, target="Italian")
     c = C5.claims(own, collapse, _hits(freq_gold=(0, 1, 5)), _prec())
-    assert c["artefact"].tolist() == ["aae.gan", "aae.en_de", "aae.beyond_en_fr"]     # no EN-IT list claim
+    assert c["artefact"].tolist() == ["aae.gan", "aae.en_de", "aae.beyond_en_fr"]  # no EN-IT list claim
     gan = c.iloc[0]
     assert gan["paper"] == C5.NOT_IN_PAPER and gan["verdict"] == C5.NO_PAPER_FIGURE
     f = C5.findings(own, collapse, _disc(), _syn(), _hits(freq_gold=(0, 1, 5)), _prec())
     assert f["own_data_sentence"].startswith("EN-IT ran on vectors or a dictionary given by the parameters")
     assert f["disc_by_pair"] == "EN-IT 0.90, EN-FR 0.80, EN-DE 0.95"
-    assert f["lists_by_pair"].startswith("EN-IT: 0 among the paper's words (random lists: 0.01), 5 among the 20 "
-                                         "frequent words (random: 0.50; 0 at rank 1); EN-FR")
+    assert f["lists_by_pair"].startswith(
+        "EN-IT: 0 among the paper's words (random lists: 0.01), 5 among the 20 "
+        "frequent words (random: 0.50; 0 at rank 1); EN-FR"
+    )
     # the lists' claim over the book's pairs only (EN-FR 1 + 1, EN-DE 0 + 0 against 2 * 1.02 + 1): not reproduced
     assert f["lists_claim_sentence"].startswith("is not reproduced")
     assert "EN-IT: random orthogonal" in f["precision_by_pair"]
@@ -593,11 +648,19 @@ def test_findings_values_are_plain_and_follow_the_rules():
 
 def test_gold_hits_against_hand_count():
     """Expected gold of random lists: 10 x (query's translations in the vocabulary) / |vocabulary|."""
-    d = pd.DataFrame({"src": ["a", "a", "a", "b"], "tgt": ["x", "y", "zz", "y"]})   # "zz" not in the vocabulary
+    d = pd.DataFrame({"src": ["a", "a", "a", "b"], "tgt": ["x", "y", "zz", "y"]})  # "zz" not in the vocabulary
     tgt = type("V", (), {"index": pd.Index(["x", "y", "w", "v", "u"]), "__len__": lambda self: 5})()
     pair = type("P", (), {"dictionary": d, "tgt": tgt})()
-    long = pd.DataFrame({"pair": "EN-XX", "list": "20 frequent", "src": ["a", "a", "b", "b"],
-                         "rank": [1, 2, 1, 2], "tgt": ["x", "w", "v", "y"], "gold": [True, False, False, True]})
+    long = pd.DataFrame(
+        {
+            "pair": "EN-XX",
+            "list": "20 frequent",
+            "src": ["a", "a", "b", "b"],
+            "rank": [1, 2, 1, 2],
+            "tgt": ["x", "w", "v", "y"],
+            "gold": [True, False, False, True],
+        }
+    )
     h = C5.gold_hits(long, {"EN-XX": pair}).loc[("EN-XX", "20 frequent")]
     assert h["queries"] == 2 and h["gold_in_10best"] == 2 and h["queries_with_gold_at_1"] == 1
     assert h["expected_gold_if_random"] == pytest.approx(10 * 2 / 5 + 10 * 1 / 5)
@@ -605,8 +668,9 @@ def test_gold_hits_against_hand_count():
 
 def test_side_by_side_and_long_lists():
     wide = pd.DataFrame({"ten_best": ["*pioggia*, neve"]}, index=pd.Index(["rain"], name="src"))
-    long = pd.DataFrame({"src": ["rain"], "rank": [1], "tgt": ["pioggia"], "cosine": [0.5], "gold": [True],
-                         "pair": "EN-IT"})
+    long = pd.DataFrame(
+        {"src": ["rain"], "rank": [1], "tgt": ["pioggia"], "cosine": [0.5], "gold": [True], "pair": "EN-IT"}
+    )
     lists = C5.TenBestLists({"EN-IT": C5.Lists(long, wide)}, {"EN-IT": C5.Lists(long.assign(src="day"), wide)})
     side = C5.side_by_side(PAPERS.AAE_TEN_BEST, lists)
     assert list(side.columns) == [C5.PAPER_COLUMN, "ours, EN-IT"] and list(side.index) == list(PAPERS.AAE_TEN_BEST)
@@ -619,7 +683,7 @@ def test_side_by_side_and_long_lists():
 
 def test_figures_are_returned_not_shown():
     fig = C5.plot_collapse(_runs(), 0.02, n_probe=300)
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4          # three runs and the reference line
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4  # three runs and the reference line
     assert fig.axes[1].get_yscale() == "log"
     aae = type("M", (), {"history_": _history([0.1, 0.1], [5, 5]), "config": A.AAEConfig(depth=4)})()
     fig2 = C5.plot_training({"EN-DE": aae})

@@ -1,5 +1,6 @@
 """lpa_utils.align against SciPy / scikit-learn / a NumPy transcription of VecMap's supervised steps, and the
 planted problem (a known random rotation plus noise) on which every aligner must reach P@1 >= 0.99."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,7 +78,7 @@ def test_procrustes_semi_orthogonal_when_dims_differ_and_common_space_agrees():
     P = _pairs(len(X), 200)
     pr = Procrustes(device="cpu").fit(X, Y, P)
     W = pr.W_.numpy().astype(np.float64)
-    np.testing.assert_allclose(W @ W.T, np.eye(6), atol=1e-5)          # orthonormal rows
+    np.testing.assert_allclose(W @ W.T, np.eye(6), atol=1e-5)  # orthonormal rows
     # optimal: tr(W^T M) equals the nuclear norm of M = X_d^T Y_d (the maximum over semi-orthogonal W)
     M = X[P[:, 0]].astype(np.float64).T @ Y[P[:, 1]].astype(np.float64)
     np.testing.assert_allclose(np.trace(W.T @ M), np.linalg.svd(M, compute_uv=False).sum(), rtol=1e-5)
@@ -85,18 +86,22 @@ def test_procrustes_semi_orthogonal_when_dims_differ_and_common_space_agrees():
     X2, Y2, _ = _xy(noise=0.2, seed=3)
     a = Procrustes(device="cpu").fit(X2, Y2, P)
     b = Procrustes(space="common", device="cpu").fit(X2, Y2, P)
-    np.testing.assert_allclose((a.transform(X2) @ a.transform_target(Y2).T).numpy(),
-                               (b.transform(X2) @ b.transform_target(Y2).T).numpy(), atol=1e-3)
+    np.testing.assert_allclose(
+        (a.transform(X2) @ a.transform_target(Y2).T).numpy(),
+        (b.transform(X2) @ b.transform_target(Y2).T).numpy(),
+        atol=1e-3,
+    )
 
 
 def test_shigeto_ridge_matches_sklearn_ridge_target_to_source():
     X, Y, _ = _xy(ds=10, dt=14)
     P = _pairs(len(X), 120)
     sh = ShigetoRidge(alpha=3.0, device="cpu").fit(X, Y, P)
-    ref = Ridge(alpha=3.0, fit_intercept=False, solver="cholesky").fit(Y[P[:, 1]].astype(np.float64),
-                                                                       X[P[:, 0]].astype(np.float64))
+    ref = Ridge(alpha=3.0, fit_intercept=False, solver="cholesky").fit(
+        Y[P[:, 1]].astype(np.float64), X[P[:, 0]].astype(np.float64)
+    )
     np.testing.assert_allclose(sh.B_.numpy(), ref.coef_.T, atol=1e-5)
-    np.testing.assert_array_equal(sh.transform(X).numpy(), X)                   # retrieval in the source space
+    np.testing.assert_array_equal(sh.transform(X).numpy(), X)  # retrieval in the source space
     np.testing.assert_allclose(sh.transform_target(Y).numpy(), Y @ ref.coef_.T, atol=1e-4)
 
 
@@ -125,11 +130,12 @@ def test_whiten_gives_identity_covariance_on_the_dictionary():
     np.testing.assert_allclose(Yd.T @ Yd, np.eye(11), atol=1e-4)
     with pytest.raises(ValueError, match="whitening is singular"):
         Whiten(device="cpu").fit(X, Y, P[:5])
-    Whiten(eps=1e-3, device="cpu").fit(X, Y, P[:5])                   # regularised: fine
+    Whiten(eps=1e-3, device="cpu").fit(X, Y, P[:5])  # regularised: fine
 
 
 def _vecmap_supervised(X, Z, src, trg, src_reweight, trg_reweight, src_dewhiten, trg_dewhiten, dim):
     """NumPy transcription of VecMap's supervised steps (map_embeddings.py, Artetxe et al. 2018), float64."""
+
     def unit(m):
         return m / np.linalg.norm(m, axis=1, keepdims=True)
 
@@ -145,8 +151,8 @@ def _vecmap_supervised(X, Z, src, trg, src_reweight, trg_reweight, src_dewhiten,
     wx2, s, wz2_t = np.linalg.svd(xw[src].T.dot(zw[trg]))
     wz2 = wz2_t.T
     xw, zw = xw.dot(wx2), zw.dot(wz2)
-    xw *= s ** src_reweight
-    zw *= s ** trg_reweight
+    xw *= s**src_reweight
+    zw *= s**trg_reweight
     dw = {"src": wx2.T.dot(np.linalg.inv(wx1)).dot(wx2), "trg": wz2.T.dot(np.linalg.inv(wz1)).dot(wz2)}
     xw, zw = xw.dot(dw[src_dewhiten]), zw.dot(dw[trg_dewhiten])
     return xw[:, :dim], zw[:, :dim]
@@ -155,11 +161,17 @@ def _vecmap_supervised(X, Z, src, trg, src_reweight, trg_reweight, src_dewhiten,
 def test_artetxe2018_pipeline_equals_vecmap_transcription():
     X, Y, _ = _xy(ds=10, dt=10, noise=0.3)
     P = _pairs(len(X), 150)
-    pipe = Pipeline([Normalize(("unit", "center", "unit"), device="cpu"), Whiten(device="cpu"),
-                     Procrustes(space="common", device="cpu"), ReWeight(0.5, 0.5, device="cpu"),
-                     DeWhiten("src", "tgt", device="cpu"), DimReduce(7, device="cpu")]).fit(X, Y, P)
-    xw, zw = _vecmap_supervised(X.astype(np.float64), Y.astype(np.float64), P[:, 0], P[:, 1], 0.5, 0.5,
-                                "src", "trg", 7)
+    pipe = Pipeline(
+        [
+            Normalize(("unit", "center", "unit"), device="cpu"),
+            Whiten(device="cpu"),
+            Procrustes(space="common", device="cpu"),
+            ReWeight(0.5, 0.5, device="cpu"),
+            DeWhiten("src", "tgt", device="cpu"),
+            DimReduce(7, device="cpu"),
+        ]
+    ).fit(X, Y, P)
+    xw, zw = _vecmap_supervised(X.astype(np.float64), Y.astype(np.float64), P[:, 0], P[:, 1], 0.5, 0.5, "src", "trg", 7)
     # the singular vectors are unique up to a sign per axis: compare the similarity matrices
     np.testing.assert_allclose((pipe.transform(X) @ pipe.transform_target(Y).T).numpy(), xw @ zw.T, atol=2e-3)
     assert pipe.transform(X).shape == (len(X), 7)
@@ -202,7 +214,7 @@ def test_lpa_phase1_neighbours_and_weights_match_sklearn():
     rows = torch.tensor([5, 17, 250, 3])
     idx, W = lle_neighbourhoods(torch.from_numpy(X), rows, k=6, reg=1e-3)
     nn = NearestNeighbors(n_neighbors=7).fit(X.astype(np.float64))
-    want_idx = nn.kneighbors(X[rows.numpy()].astype(np.float64), return_distance=False)[:, 1:]   # self first
+    want_idx = nn.kneighbors(X[rows.numpy()].astype(np.float64), return_distance=False)[:, 1:]  # self first
     np.testing.assert_array_equal(idx.numpy(), want_idx)
     want_w = barycenter_weights(X[rows.numpy()].astype(np.float64), X.astype(np.float64), want_idx, reg=1e-3)
     np.testing.assert_allclose(W.numpy(), want_w, atol=1e-5)
@@ -258,9 +270,12 @@ ALIGNERS = {
     "artetxe 2018": lambda: artetxe2018(n_components=0.9, device="cpu"),
     "sgd mse": lambda: SGDAligner("mse", epochs=40, lr=0.02, seed=0, device="cpu"),
     "sgd lpa": lambda: SGDAligner("lpa", k=10, beta=1.0, epochs=40, lr=0.02, seed=0, device="cpu"),
-    "sgd lpa ortho": lambda: Pipeline([Normalize(("unit", "center"), device="cpu"),
-                                       SGDAligner("lpa", k=10, beta=1.0, ortho=1.0, epochs=40, lr=0.02, seed=0,
-                                                  device="cpu")]),
+    "sgd lpa ortho": lambda: Pipeline(
+        [
+            Normalize(("unit", "center"), device="cpu"),
+            SGDAligner("lpa", k=10, beta=1.0, ortho=1.0, epochs=40, lr=0.02, seed=0, device="cpu"),
+        ]
+    ),
 }
 
 
@@ -270,7 +285,8 @@ def test_planted_rotation_recovered_by_every_aligner(name, dims):
     X, Y, P, V, words, test = _planted(*dims)
     al = ALIGNERS[name]().fit(X, Y, P, val_pairs=V)
     for method in ("csls", "nn"):
-        ev = evaluate_translation(al.transform(X), al.transform_target(Y), words, words, test, method=method,
-                                  device="cpu")
+        ev = evaluate_translation(
+            al.transform(X), al.transform_target(Y), words, words, test, method=method, device="cpu"
+        )
         assert ev["n_queries"] == 500 and ev["coverage"] == 1.0
         assert ev["p@1"] >= 0.99, (name, dims, method, ev["p@1"])

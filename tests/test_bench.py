@@ -1,4 +1,5 @@
 """Smoke test of the benchmark's code path at tiny sizes (no timing assertions: the machine is shared)."""
+
 import json
 
 import pandas as pd

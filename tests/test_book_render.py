@@ -3,6 +3,7 @@ papermill, rendered by Jupyter Book with -W), then walks every page in headless 
 
 Marked ``browser``; `make test` runs it last (after `make browser-deps` has installed Debian's chromium).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,11 @@ def pages(html):
 
 def test_every_page_opens_clean(pages):
     assert "index.html" in pages and "book/intro.html" in pages
-    bad = {p: (r.console_errors, r.failed_requests, r.broken_images, r.raw_math, r.styled)
-           for p, r in pages.items() if not r.ok}
+    bad = {
+        p: (r.console_errors, r.failed_requests, r.broken_images, r.raw_math, r.styled)
+        for p, r in pages.items()
+        if not r.ok
+    }
     assert not bad, f"pages with problems (console errors, failed requests, broken images, raw math, styled): {bad}"
 
 

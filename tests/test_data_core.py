@@ -1,5 +1,6 @@
 """Embeddings, the registry / prepared cache, MUSE-style splits and the sentence cache, on small
 synthetic data (hand-worked cases and plain-Python references). Fast: no fetched data needed."""
+
 from __future__ import annotations
 
 import json
@@ -89,8 +90,19 @@ def test_registry_is_complete():
         for dim in (100, 300):
             assert f"bible-{lang}-w2v-{dim}d" in names
             assert {f"bible-{lang}-w2v-{dim}d-a", f"bible-{lang}-w2v-{dim}d-b"} <= names
-    assert {"glove-en-50d", "fasttext-fr-300d", "floret-fi-300d", "snli", "minilm", "dict-multiwordnet",
-            "dinu-en-300d", "vecmap-fi-300d", "muse-it-300d", "snli-official", "mnli"} <= names
+    assert {
+        "glove-en-50d",
+        "fasttext-fr-300d",
+        "floret-fi-300d",
+        "snli",
+        "minilm",
+        "dict-multiwordnet",
+        "dinu-en-300d",
+        "vecmap-fi-300d",
+        "muse-it-300d",
+        "snli-official",
+        "mnli",
+    } <= names
     for d in D.DATASETS.values():
         assert d.licence and d.title and d.chapters, d.name
         assert callable(R._resolve(d.builder)), d.name
@@ -107,8 +119,17 @@ def test_registry_is_complete():
 def test_keys_depend_on_inputs():
     a = R.get("bible-en-w2v-100d")
     assert a.key() == R.get("bible-en-w2v-100d").key()
-    assert len({a.key(), R.get("bible-en-w2v-100d-a").key(), R.get("bible-en-w2v-300d").key(),
-                R.get("bible-it-w2v-100d").key()}) == 4
+    assert (
+        len(
+            {
+                a.key(),
+                R.get("bible-en-w2v-100d-a").key(),
+                R.get("bible-en-w2v-300d").key(),
+                R.get("bible-it-w2v-100d").key(),
+            }
+        )
+        == 4
+    )
     b = R.Dataset(**{**a.__dict__, "params": {**a.params, "seed": 1}})
     assert b.key() != a.key()
 
@@ -128,8 +149,7 @@ def build_toy(ds, files, out):
 
 
 def test_prepare_is_atomic_and_idempotent(cache, monkeypatch, capsys):
-    toy = R.Dataset("toy-emb", "embeddings", "toy", builder="test_data_core:build_toy", licence="none",
-                    chapters="-")
+    toy = R.Dataset("toy-emb", "embeddings", "toy", builder="test_data_core:build_toy", licence="none", chapters="-")
     bad = R.Dataset("toy-bad", "embeddings", "toy", builder="test_data_core:build_toy", params={"fail": True})
     monkeypatch.setitem(R.DATASETS, "toy-emb", toy)
     monkeypatch.setitem(R.DATASETS, "toy-bad", bad)
@@ -160,10 +180,13 @@ def test_make_split_hand_worked():
     src = _emb(12, 3, prefix="s", name="SRC")
     tw = [f"t{i}{x}" for i in range(11) for x in "ab"]
     tgt = D.Embeddings(tw, np.ones((len(tw), 3)), name="TGT")
-    d = pd.DataFrame({"src": [f"s{i}" for i in range(12) for _ in "ab"] + ["zz"],
-                      "tgt": [f"t{i}{x}" for i in range(12) for x in "ab"] + ["t0a"]})
-    sp = D.make_split(d.sample(frac=1, random_state=3), src, tgt, n_test=4, n_train=5, n_val=2, seed=0,
-                      save=False)
+    d = pd.DataFrame(
+        {
+            "src": [f"s{i}" for i in range(12) for _ in "ab"] + ["zz"],
+            "tgt": [f"t{i}{x}" for i in range(12) for x in "ab"] + ["t0a"],
+        }
+    )
+    sp = D.make_split(d.sample(frac=1, random_state=3), src, tgt, n_test=4, n_train=5, n_val=2, seed=0, save=False)
     rng = np.random.default_rng(0)  # the same draw as the implementation: 4 of the 11 covered words
     test_words = {f"s{i}" for i in np.sort(rng.choice(11, size=4, replace=False))}
     assert set(sp.test["src"]) == test_words and len(sp.test) == 8
@@ -185,8 +208,9 @@ def test_make_split_hand_worked():
 def test_make_split_properties_and_saving(cache):
     rng = np.random.default_rng(5)
     src, tgt = _emb(3000, 4, prefix="s", name="S"), _emb(3000, 4, prefix="t", name="T")
-    d = pd.DataFrame({"src": [f"s{i}" for i in rng.integers(0, 3500, 9000)],
-                      "tgt": [f"t{i}" for i in rng.integers(0, 3500, 9000)]}).drop_duplicates()
+    d = pd.DataFrame(
+        {"src": [f"s{i}" for i in rng.integers(0, 3500, 9000)], "tgt": [f"t{i}" for i in rng.integers(0, 3500, 9000)]}
+    ).drop_duplicates()
     sp = D.make_split(d, src, tgt, n_test=500, n_train=1000, n_val=50, seed=7)
     tr, va, te, rest = (set(x["src"]) for x in (sp.train, sp.val, sp.test, sp.rest))
     assert not (te & (tr | va | rest)) and not (va & tr) and not (va & rest) and tr <= rest

@@ -4,6 +4,7 @@ One test per case of the probe: the input, and the error it must now raise (the 
 file and the line or entry, or a ``ValueError`` / ``TypeError`` naming the argument). The property-based
 counterpart is ``test_data_fuzz.py``.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -86,7 +87,7 @@ def _peak_mb(fn, *args, **kwargs):
 def test_binary_header_claiming_1e12_rows_is_refused_before_allocating(tmp_path):
     p = tmp_path / "huge.bin"
     blob = write_vectors_binary(tmp_path / "ok.bin", WORDS, VECS).read_bytes()
-    p.write_bytes(b"1000000000000 3\n" + blob[blob.index(b"\n") + 1:])
+    p.write_bytes(b"1000000000000 3\n" + blob[blob.index(b"\n") + 1 :])
     t0 = time.perf_counter()
     err, peak = _peak_mb(read_vectors_binary, p)
     assert isinstance(err, DataError), err
@@ -126,8 +127,10 @@ def test_truncated_gz_names_the_file(tmp_path):
 
 
 def test_corrupted_gz_binary_and_text_name_the_file(tmp_path):
-    for name, raw in (("v.bin.gz", write_vectors_binary(tmp_path / "b.bin", WORDS, VECS).read_bytes()),
-                      ("v.vec.gz", _text().encode())):
+    for name, raw in (
+        ("v.bin.gz", write_vectors_binary(tmp_path / "b.bin", WORDS, VECS).read_bytes()),
+        ("v.vec.gz", _text().encode()),
+    ):
         blob = bytearray(gzip.compress(raw))
         blob[len(blob) // 2] ^= 0xFF  # damage the deflate stream (zlib.error or a CRC mismatch)
         p = tmp_path / name
@@ -291,7 +294,7 @@ def test_corrupted_download_of_the_right_size_is_checked_and_set_aside(cache):
     f = cache / "downloads" / src.filename
     f.write_bytes(good)
     assert S.ensure(src, quiet=True) == f  # recorded in the manifest with its size
-    f.write_bytes(bytes(reversed(good)))   # same size, other bytes
+    f.write_bytes(bytes(reversed(good)))  # same size, other bytes
     with pytest.raises(ChecksumError) as e:
         S.ensure(src, quiet=True)
     msg = str(e.value)
@@ -325,7 +328,7 @@ def _tar_xz(path: Path, members: dict[str, bytes]) -> Path:
 def _damage(path: Path, at: float = 0.5, n: int = 8) -> Path:
     b = bytearray(path.read_bytes())
     i = int(len(b) * at)
-    b[i:i + n] = bytes(x ^ 0x5A for x in b[i:i + n])
+    b[i : i + n] = bytes(x ^ 0x5A for x in b[i : i + n])
     path.write_bytes(bytes(b))
     return path
 
@@ -354,8 +357,10 @@ def _archives(tmp_path):
 
 def test_archive_errors_of_every_kind_become_data_errors(tmp_path):
     for arch in _archives(tmp_path):
-        for call in (lambda: S.read_member(arch, "pkg/data.bin"),
-                     lambda: S.safe_extract(arch, tmp_path / "out" / arch.name)):
+        for call in (
+            lambda: S.read_member(arch, "pkg/data.bin"),
+            lambda: S.safe_extract(arch, tmp_path / "out" / arch.name),
+        ):
             with pytest.raises(DataError) as e:
                 call()
             assert str(arch) in str(e.value), (arch, str(e.value))
@@ -394,10 +399,19 @@ def _dict(n=40):
     return pd.DataFrame({"src": [f"s{i}" for i in range(n)], "tgt": [f"t{i}" for i in range(n)]})
 
 
-@pytest.mark.parametrize("arg,value,exc", [
-    ("n_train", -5, ValueError), ("n_test", -5, ValueError), ("n_val", -1, ValueError),
-    ("test_pool", 0, ValueError), ("seed", -1, ValueError), ("seed", None, TypeError),
-    ("n_test", 1.5, TypeError), ("n_train", "10", TypeError)])
+@pytest.mark.parametrize(
+    "arg,value,exc",
+    [
+        ("n_train", -5, ValueError),
+        ("n_test", -5, ValueError),
+        ("n_val", -1, ValueError),
+        ("test_pool", 0, ValueError),
+        ("seed", -1, ValueError),
+        ("seed", None, TypeError),
+        ("n_test", 1.5, TypeError),
+        ("n_train", "10", TypeError),
+    ],
+)
 def test_make_split_sizes_are_validated_naming_the_argument(arg, value, exc):
     src, tgt = _emb([f"s{i}" for i in range(40)], "S"), _emb([f"t{i}" for i in range(40)], "T")
     kw = dict(n_test=5, n_train=10, n_val=2, seed=0, save=False)
@@ -618,8 +632,13 @@ def test_aligners_reject_nan_rows_with_their_numbers(aligner, paired, bad):
 
 def _eval(**kw):
     rng = np.random.default_rng(1)
-    args = dict(mapped_src=rng.standard_normal((4, 3)), tgt=rng.standard_normal((5, 3)), src_words=list("abcd"),
-                tgt_words=list("vwxyz"), test_pairs_df=pd.DataFrame({"src": ["a", "b"], "tgt": ["v", "w"]}))
+    args = dict(
+        mapped_src=rng.standard_normal((4, 3)),
+        tgt=rng.standard_normal((5, 3)),
+        src_words=list("abcd"),
+        tgt_words=list("vwxyz"),
+        test_pairs_df=pd.DataFrame({"src": ["a", "b"], "tgt": ["v", "w"]}),
+    )
     args.update(kw)
     return evaluate_translation(**args)
 
@@ -629,9 +648,16 @@ def test_evaluation_all_out_of_vocabulary_raises():
         _eval(test_pairs_df=pd.DataFrame({"src": ["q", "r"], "tgt": ["v", "w"]}))
 
 
-@pytest.mark.parametrize("kw,name", [({"ks": (1.5,)}, "ks"), ({"ks": (1, -5)}, "ks"), ({"k": -1, "method": "nn"}, "k"),
-                                     ({"beta": float("nan"), "method": "isf"}, "beta"),
-                                     ({"beta": 0.0, "method": "isf"}, "beta")])
+@pytest.mark.parametrize(
+    "kw,name",
+    [
+        ({"ks": (1.5,)}, "ks"),
+        ({"ks": (1, -5)}, "ks"),
+        ({"k": -1, "method": "nn"}, "k"),
+        ({"beta": float("nan"), "method": "isf"}, "beta"),
+        ({"beta": 0.0, "method": "isf"}, "beta"),
+    ],
+)
 def test_evaluation_counts_are_validated_naming_the_argument(kw, name):
     with pytest.raises((ValueError, TypeError), match=rf"\b{name}\b"):
         _eval(**kw)

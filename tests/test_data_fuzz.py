@@ -12,6 +12,7 @@ Derandomized, with a fixed number of examples per property, so that ``make test`
 in well under a minute. ``LPA_FUZZ_SCALE=20`` runs twenty times as many examples, freshly drawn (not derandomized),
 to look further.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -37,8 +38,10 @@ from lpa_utils.data.formats import read_pairs, read_vectors_binary, read_vectors
 BOM = b"\xef\xbb\xbf"
 BLANK = " \t\r\v\f"
 # the number fields pandas' C parser reads as floats; nan / inf are read and then refused
-NUM = re.compile(r"[\t\v\f\r]*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)[\t\v\f\r]*",
-                 re.IGNORECASE | re.ASCII)
+NUM = re.compile(
+    r"[\t\v\f\r]*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)[\t\v\f\r]*",
+    re.IGNORECASE | re.ASCII,
+)
 CONTROL = re.compile("[\x00-\x08\x0e-\x1f]")
 
 
@@ -46,8 +49,13 @@ SCALE = float(os.environ.get("LPA_FUZZ_SCALE", "1"))
 
 
 def fuzz(n: int):
-    return settings(max_examples=max(1, int(n * SCALE)), derandomize=SCALE == 1, database=None, deadline=None,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=max(1, int(n * SCALE)),
+        derandomize=SCALE == 1,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 class Bad(Exception):
@@ -185,7 +193,7 @@ def ref_binary(data: bytes, max_words=None):
         if sp <= pos or sp + 1 + 4 * d > len(blob):
             raise Bad
         words.append(text(blob[pos:sp]))
-        vec = struct.unpack(f"<{d}f", blob[sp + 1:sp + 1 + 4 * d])
+        vec = struct.unpack(f"<{d}f", blob[sp + 1 : sp + 1 + 4 * d])
         if not all(math.isfinite(x) for x in vec):
             raise Bad
         vecs.append(vec)
@@ -240,8 +248,14 @@ def ref_pairs(data: bytes):
 
 # ============================================================================================== writers
 LETTERS = list("abcxyzé中'\"#-_.0123")
-words_st = st.lists(st.one_of(st.text(alphabet=st.sampled_from(LETTERS), min_size=1, max_size=4),
-                              st.sampled_from(["nan", "inf", "1e5", "\ufeffw"])), min_size=1, max_size=5)
+words_st = st.lists(
+    st.one_of(
+        st.text(alphabet=st.sampled_from(LETTERS), min_size=1, max_size=4),
+        st.sampled_from(["nan", "inf", "1e5", "\ufeffw"]),
+    ),
+    min_size=1,
+    max_size=5,
+)
 FLOAT = st.floats(width=32, allow_nan=False, allow_infinity=False)
 
 
@@ -249,8 +263,10 @@ FLOAT = st.floats(width=32, allow_nan=False, allow_infinity=False)
 def vector_sets(draw):
     words = draw(words_st)
     d = draw(st.integers(1, 4))
-    vecs = np.array(draw(st.lists(st.lists(FLOAT, min_size=d, max_size=d), min_size=len(words),
-                                  max_size=len(words))), dtype=np.float32).reshape(len(words), d)
+    vecs = np.array(
+        draw(st.lists(st.lists(FLOAT, min_size=d, max_size=d), min_size=len(words), max_size=len(words))),
+        dtype=np.float32,
+    ).reshape(len(words), d)
     return words, vecs
 
 
@@ -285,49 +301,80 @@ def binary_files(draw):
 def pair_files(draw):
     n = draw(st.integers(1, 6))
     seps = draw(st.lists(st.sampled_from([" ", "\t", "  "]), min_size=n, max_size=n))
-    src = draw(st.lists(st.text(alphabet=st.sampled_from(list("abcéñ中-'")), min_size=1, max_size=4), min_size=n,
-                        max_size=n))
-    tgt = draw(st.lists(st.text(alphabet=st.sampled_from(list("xyzàß語")), min_size=1, max_size=4), min_size=n,
-                        max_size=n))
+    src = draw(
+        st.lists(st.text(alphabet=st.sampled_from(list("abcéñ中-'")), min_size=1, max_size=4), min_size=n, max_size=n)
+    )
+    tgt = draw(
+        st.lists(st.text(alphabet=st.sampled_from(list("xyzàß語")), min_size=1, max_size=4), min_size=n, max_size=n)
+    )
     eol = draw(st.sampled_from(["\n", "\r\n"]))
     body = eol.join(f"{s}{sep}{t}" for s, sep, t in zip(src, seps, tgt)) + eol
     return (BOM if draw(st.booleans()) else b"") + body.encode("utf-8")
 
 
 # ============================================================================================== corruptions
-LINES = [b"", b" ", b"\r", b"\t", b"x 1 2", b"y 0.5", b"\xff\xfe", b"1000000000000 3", b"3 100000000000", b"nan",
-         b"w 1e39", b"w\x00 1", BOM + b"z 1", b"q " + bytes(range(240, 252))]
-HEADERS = [b"1000000000000 3", b"3 100000000000", b"1000000000000 100000000000", b"0 3", b"2 0", b"", b"7 2",
-           b"x y", b"3", b"2 4 ", b"\xef\xbb\xbf2 2", b"\xc2\xb2 1"]
+LINES = [
+    b"",
+    b" ",
+    b"\r",
+    b"\t",
+    b"x 1 2",
+    b"y 0.5",
+    b"\xff\xfe",
+    b"1000000000000 3",
+    b"3 100000000000",
+    b"nan",
+    b"w 1e39",
+    b"w\x00 1",
+    BOM + b"z 1",
+    b"q " + bytes(range(240, 252)),
+]
+HEADERS = [
+    b"1000000000000 3",
+    b"3 100000000000",
+    b"1000000000000 100000000000",
+    b"0 3",
+    b"2 0",
+    b"",
+    b"7 2",
+    b"x y",
+    b"3",
+    b"2 4 ",
+    b"\xef\xbb\xbf2 2",
+    b"\xc2\xb2 1",
+]
 
-ops_st = st.lists(st.one_of(
-    st.tuples(st.just("truncate"), st.floats(0, 1)),
-    st.tuples(st.just("flip"), st.floats(0, 1), st.integers(0, 255)),
-    st.tuples(st.just("insert"), st.floats(0, 1), st.sampled_from(LINES)),
-    st.tuples(st.just("delete"), st.floats(0, 1)),
-    st.tuples(st.just("repeat"), st.floats(0, 1)),
-    st.tuples(st.just("header"), st.sampled_from(HEADERS)),
-), max_size=3)
+ops_st = st.lists(
+    st.one_of(
+        st.tuples(st.just("truncate"), st.floats(0, 1)),
+        st.tuples(st.just("flip"), st.floats(0, 1), st.integers(0, 255)),
+        st.tuples(st.just("insert"), st.floats(0, 1), st.sampled_from(LINES)),
+        st.tuples(st.just("delete"), st.floats(0, 1)),
+        st.tuples(st.just("repeat"), st.floats(0, 1)),
+        st.tuples(st.just("header"), st.sampled_from(HEADERS)),
+    ),
+    max_size=3,
+)
 
 
 def corrupt(data: bytes, ops) -> bytes:
     for op in ops:
         lines = data.split(b"\n")
-        at = (lambda f, n: min(int(f * n), max(n - 1, 0)))
+        at = lambda f, n: min(int(f * n), max(n - 1, 0))
         if op[0] == "truncate":
-            data = data[:int(op[1] * len(data))]
+            data = data[: int(op[1] * len(data))]
         elif op[0] == "flip" and data:
             i = at(op[1], len(data))
-            data = data[:i] + bytes([op[2]]) + data[i + 1:]
+            data = data[:i] + bytes([op[2]]) + data[i + 1 :]
         elif op[0] == "insert":
             i = at(op[1], len(lines) + 1)
             data = b"\n".join(lines[:i] + [op[2]] + lines[i:])
         elif op[0] == "delete" and lines:
             i = at(op[1], len(lines))
-            data = b"\n".join(lines[:i] + lines[i + 1:])
+            data = b"\n".join(lines[:i] + lines[i + 1 :])
         elif op[0] == "repeat" and lines:
             i = at(op[1], len(lines))
-            data = b"\n".join(lines[:i + 1] + lines[i:])
+            data = b"\n".join(lines[: i + 1] + lines[i:])
         elif op[0] == "header":
             data = b"\n".join([op[1]] + lines[1:])
     return data
@@ -346,8 +393,8 @@ def _load(fn, path, **kw):
     tracemalloc.start()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)      # duplicate words: warned, first kept
-            warnings.simplefilter("error", RuntimeWarning)    # e.g. an overflow nobody looked at
+            warnings.simplefilter("ignore", UserWarning)  # duplicate words: warned, first kept
+            warnings.simplefilter("error", RuntimeWarning)  # e.g. an overflow nobody looked at
             try:
                 got = fn(path, **kw)
             except DataError as e:
@@ -387,10 +434,15 @@ def check(tmp_path, name: str, data: bytes, fn, reference, **kw):
 max_words_st = st.one_of(st.none(), st.integers(1, 6))
 # the probe's worst cases, always run: headers claiming 10^12 rows or 10^11 dimensions, a truncated .gz
 TEXT = "3 2\nthe 0.5 1\ncittà 2 3e-3\nof -4 5 \n".encode()
-BINARY = b"2 2\n" + b"".join(w + b" " + np.array(v, "<f4").tobytes() + b"\n"
-                             for w, v in ((b"a", [1, 2]), (b"b", [3, 4])))
-HUGE = [[("header", b"1000000000000 3")], [("header", b"3 100000000000")], [("header", b"1000000000000 100000000000")],
-        [("truncate", 0.9)]]
+BINARY = b"2 2\n" + b"".join(
+    w + b" " + np.array(v, "<f4").tobytes() + b"\n" for w, v in ((b"a", [1, 2]), (b"b", [3, 4]))
+)
+HUGE = [
+    [("header", b"1000000000000 3")],
+    [("header", b"3 100000000000")],
+    [("header", b"1000000000000 100000000000")],
+    [("truncate", 0.9)],
+]
 
 
 @fuzz(600)
@@ -401,8 +453,14 @@ HUGE = [[("header", b"1000000000000 3")], [("header", b"3 100000000000")], [("he
 @example(data=TEXT, ops=HUGE[3], gz=True, after=True, max_words=None)
 def test_text_vectors_corrupted(tmp_path_factory, data, ops, gz, after, max_words):
     tmp = tmp_path_factory.mktemp("t")
-    check(tmp, "v.vec.gz" if gz else "v.vec", compressed(data, gz, ops, after), read_vectors_text, ref_text,
-          max_words=None if gz else max_words)
+    check(
+        tmp,
+        "v.vec.gz" if gz else "v.vec",
+        compressed(data, gz, ops, after),
+        read_vectors_text,
+        ref_text,
+        max_words=None if gz else max_words,
+    )
 
 
 @fuzz(400)
@@ -413,13 +471,23 @@ def test_text_vectors_corrupted(tmp_path_factory, data, ops, gz, after, max_word
 @example(data=BINARY, ops=HUGE[3], gz=True, after=True, max_words=None)
 def test_binary_vectors_corrupted(tmp_path_factory, data, ops, gz, after, max_words):
     tmp = tmp_path_factory.mktemp("b")
-    check(tmp, "v.bin.gz" if gz else "v.bin", compressed(data, gz, ops, after), read_vectors_binary, ref_binary,
-          max_words=max_words)
+    check(
+        tmp,
+        "v.bin.gz" if gz else "v.bin",
+        compressed(data, gz, ops, after),
+        read_vectors_binary,
+        ref_binary,
+        max_words=max_words,
+    )
 
 
 @fuzz(300)
-@given(data=st.one_of(text_files(), binary_files()), ops=ops_st, gz=st.booleans(),
-       name=st.sampled_from(["v.bin", "v.txt", "v.vec", "vectors"]))
+@given(
+    data=st.one_of(text_files(), binary_files()),
+    ops=ops_st,
+    gz=st.booleans(),
+    name=st.sampled_from(["v.bin", "v.txt", "v.vec", "vectors"]),
+)
 def test_load_embeddings_tells_text_from_binary(tmp_path_factory, data, ops, gz, name):
     """The public entry point on either format under any name: read as the content says, or a DataError."""
     tmp = tmp_path_factory.mktemp("e")

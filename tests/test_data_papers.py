@@ -1,5 +1,6 @@
 """The papers' own data, end to end on tiny files in the real formats and archive layouts, put in
 ``downloads/`` by hand as the offline error message says (no network is used)."""
+
 from __future__ import annotations
 
 import gzip
@@ -56,8 +57,11 @@ def test_vecmap_and_muse(downloads):
     assert D.load_embeddings("vecmap-fi-300d").words == ["talo", "koira"]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for name, text in (("en-fi.train.txt", "house talo\n"), ("en-fi.test.txt", "dog koira\n"),
-                           ("en-de.train.shuf.txt", "x y\n")):
+        for name, text in (
+            ("en-fi.train.txt", "house talo\n"),
+            ("en-fi.test.txt", "dog koira\n"),
+            ("en-de.train.shuf.txt", "x y\n"),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(text)
             t.addfile(info, io.BytesIO(text.encode()))
@@ -74,8 +78,18 @@ def test_vecmap_and_muse(downloads):
 
 def _nli_lines(n, genre=None):
     labs = ["entailment", "neutral", "contradiction", "-"]
-    return "".join(json.dumps({"gold_label": labs[i % 4], "sentence1": f"p{i}", "sentence2": f"h{i}",
-                               **({"genre": genre} if genre else {})}) + "\n" for i in range(n))
+    return "".join(
+        json.dumps(
+            {
+                "gold_label": labs[i % 4],
+                "sentence1": f"p{i}",
+                "sentence2": f"h{i}",
+                **({"genre": genre} if genre else {}),
+            }
+        )
+        + "\n"
+        for i in range(n)
+    )
 
 
 def test_snli_official_and_mnli(downloads):
@@ -93,8 +107,7 @@ def test_snli_official_and_mnli(downloads):
     import hashlib
 
     md5 = hashlib.md5((downloads / "multinli_1.0.zip").read_bytes()).hexdigest()
-    ds = R.Dataset(**{**R.get("mnli").__dict__,
-                      "sources": (type(src)(src.url, src.filename, checksums={"md5": md5}),)})
+    ds = R.Dataset(**{**R.get("mnli").__dict__, "sources": (type(src)(src.url, src.filename, checksums={"md5": md5}),)})
     folder = ds.prepare(quiet=True)
     import pandas as pd
 

@@ -1,4 +1,5 @@
 """The offline defaults, as fetched by `make data` (marked slow: they need the cache)."""
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,21 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module", autouse=True)
 def need_data():
-    missing = [n for n in ("glove-en-50d", "fasttext-fr-300d", "floret-fi-300d", "bible-en-w2v-100d",
-                           "bible-it-w2v-100d", "dict-multiwordnet", "dict-freedict-en-it", "snli", "minilm")
-               if not R.get(n).is_cached()]
+    missing = [
+        n
+        for n in (
+            "glove-en-50d",
+            "fasttext-fr-300d",
+            "floret-fi-300d",
+            "bible-en-w2v-100d",
+            "bible-it-w2v-100d",
+            "dict-multiwordnet",
+            "dict-freedict-en-it",
+            "snli",
+            "minilm",
+        )
+        if not R.get(n).is_cached()
+    ]
     if missing:
         pytest.skip(f"not fetched: {missing}; run `make data`")
 
@@ -74,12 +87,15 @@ def test_word2vec_is_byte_identical_across_processes():
 
     from lpa_utils.data.bible import bible_corpus, train_word2vec
 
-    code = ("import hashlib; from lpa_utils.data.bible import bible_corpus, train_word2vec; "
-            "w, v, c = train_word2vec(bible_corpus('it')[:1500], 16, epochs=1); "
-            "print(hashlib.sha1(v.tobytes()).hexdigest(), len(w))")
+    code = (
+        "import hashlib; from lpa_utils.data.bible import bible_corpus, train_word2vec; "
+        "w, v, c = train_word2vec(bible_corpus('it')[:1500], 16, epochs=1); "
+        "print(hashlib.sha1(v.tobytes()).hexdigest(), len(w))"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                           check=True).stdout.strip()
+    other = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     w, v, c = train_word2vec(bible_corpus("it")[:1500], 16, epochs=1)
     assert other == f"{hashlib.sha1(v.tobytes()).hexdigest()} {len(w)}"
 

@@ -1,5 +1,6 @@
 """Downloads and archives: checksums (hashlib reference), the manifest, safe extraction, .deb reading,
 and the clear errors when a package / URL cannot be had. No test here touches the network."""
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,13 @@ def test_unpinned_checksum_is_recorded_then_enforced(cache, capsys):
 def test_pip_failure_is_a_clear_offline_error(cache, monkeypatch):
     def fake_run(cmd, **kw):
         assert cmd[1:5] == ["-m", "pip", "download", "--no-deps"]
-        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: Could not find a version that satisfies the "
-                                                        "requirement no-such-pkg==9.9 (from versions: none)")
+        return subprocess.CompletedProcess(
+            cmd,
+            1,
+            "",
+            "ERROR: Could not find a version that satisfies the requirement no-such-pkg==9.9 (from versions: none)",
+        )
+
     monkeypatch.setattr(S.subprocess, "run", fake_run)
     src = S.PipSource("no-such-pkg", "9.9", "no_such_pkg-9.9-py3-none-any.whl", "0" * 64)
     with pytest.raises(DataUnavailableError) as e:

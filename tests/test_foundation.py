@@ -1,4 +1,5 @@
 """The book's plumbing: results records, atomic writes, profiles, notebook hygiene, CDN detection."""
+
 from __future__ import annotations
 
 import json
@@ -73,12 +74,18 @@ def test_profile_and_device(monkeypatch):
 
 
 def test_external_resources_detects_loads_not_links():
-    html = ('<script src="https://unpkg.com/thebe.js"></script><link rel="stylesheet" href="//cdn.x.org/a.css">'
-            '<a href="https://papermill.readthedocs.io">docs</a><script>const U = "https://unpkg.com/x";</script>'
-            '<img src="../_images/fig.png"><div style="background: url(https://fonts.example/f.woff)"></div>')
+    html = (
+        '<script src="https://unpkg.com/thebe.js"></script><link rel="stylesheet" href="//cdn.x.org/a.css">'
+        '<a href="https://papermill.readthedocs.io">docs</a><script>const U = "https://unpkg.com/x";</script>'
+        '<img src="../_images/fig.png"><div style="background: url(https://fonts.example/f.woff)"></div>'
+    )
     # a URL written into an inline script (sphinx-thebe's THEBE_JS_URL) counts: the book must name no CDN at all
-    assert book.external_resources(html) == ["https://unpkg.com/thebe.js", "//cdn.x.org/a.css",
-                                             "https://fonts.example/f.woff", "https://unpkg.com/x"]
+    assert book.external_resources(html) == [
+        "https://unpkg.com/thebe.js",
+        "//cdn.x.org/a.css",
+        "https://fonts.example/f.woff",
+        "https://unpkg.com/x",
+    ]
 
 
 def test_strip_keeps_only_checked_outputs(tmp_path):
@@ -90,11 +97,13 @@ def test_strip_keeps_only_checked_outputs(tmp_path):
     nbformat.write(nb, src)
     executed = nbformat.v4.new_notebook()
     out = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
-    executed.cells = [nbformat.v4.new_markdown_cell("# t"),
-                      nbformat.v4.new_code_cell("print(1)", outputs=out, execution_count=1),
-                      nbformat.v4.new_code_cell("print(2)", outputs=[
-                          nbformat.v4.new_output("stream", name="stdout", text="2\n")],
-                                                execution_count=2)]
+    executed.cells = [
+        nbformat.v4.new_markdown_cell("# t"),
+        nbformat.v4.new_code_cell("print(1)", outputs=out, execution_count=1),
+        nbformat.v4.new_code_cell(
+            "print(2)", outputs=[nbformat.v4.new_output("stream", name="stdout", text="2\n")], execution_count=2
+        ),
+    ]
     book.strip(src, executed)
     got = nbformat.read(src, as_version=4)
     assert got.cells[1].outputs[0]["text"] == "1\n"
@@ -142,11 +151,17 @@ def test_notebook_hygiene(nb_path):
 
 def test_drop_widgets_keeps_text(tmp_path):
     nb = nbformat.v4.new_notebook()
-    bar = nbformat.v4.new_output("display_data", data={
-        "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
-        "text/plain": "fit: 100%|##########| 3/3"})
-    only_widget = nbformat.v4.new_output("display_data", data={
-        "application/vnd.jupyter.widget-view+json": {"model_id": "y", "version_major": 2, "version_minor": 0}})
+    bar = nbformat.v4.new_output(
+        "display_data",
+        data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
+            "text/plain": "fit: 100%|##########| 3/3",
+        },
+    )
+    only_widget = nbformat.v4.new_output(
+        "display_data",
+        data={"application/vnd.jupyter.widget-view+json": {"model_id": "y", "version_major": 2, "version_minor": 0}},
+    )
     nb.cells = [nbformat.v4.new_code_cell("fit()", outputs=[bar, only_widget])]
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     p = tmp_path / "x.ipynb"
@@ -160,11 +175,14 @@ def test_drop_widgets_keeps_text(tmp_path):
 def test_execute_chapter_names_the_failing_cell(tmp_path, capfd):
     """A cell that raises stops the chapter with the notebook's name, the cell and the error; a chapter that runs
     leaves its executed copy. Kernels talk over IPC, so ipykernel prints no TCP warning into the progress lines."""
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
-                                                           "display_name": "Python 3"}})
-    nb.cells = [nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("x = 1 + 1"),
-                nbformat.v4.new_code_cell("raise ValueError('bad vectors file')")]
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
+    )
+    nb.cells = [
+        nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1 + 1"),
+        nbformat.v4.new_code_cell("raise ValueError('bad vectors file')"),
+    ]
     src = tmp_path / "09_broken.ipynb"
     nbformat.write(nb, src)
     with pytest.raises(book.ChapterFailed, match=r"09_broken.ipynb: cell \d+ .*ValueError: bad vectors file"):
@@ -184,17 +202,17 @@ def test_json_log_appends_and_survives_a_damaged_file(tmp_path):
     assert read_json_log(p) == []
     append_json_log(p, {"a": 1})
     assert append_json_log(p, {"a": 2}) == [{"a": 1}, {"a": 2}] == read_json_log(p)
-    p.write_text('[{"a": 1}, {"a"')                      # a file cut short by a crash elsewhere
+    p.write_text('[{"a": 1}, {"a"')  # a file cut short by a crash elsewhere
     assert read_json_log(p) == []
     assert append_json_log(p, {"a": 3}) == [{"a": 3}]
-    assert [q.name for q in p.parent.iterdir()] == ["log.json"]   # no temporary file left behind
+    assert [q.name for q in p.parent.iterdir()] == ["log.json"]  # no temporary file left behind
 
 
 def test_expected_times_extrapolate_a_power_law():
     sizes = [1000, 2000, 4000]
-    assert report.extrapolate_power_law(sizes, [1.0, 4.0, 16.0], 8000) == pytest.approx(64.0)   # t ~ n^2
-    assert report.extrapolate_power_law(sizes, [1.0, 2.0, 4.0], 40000) == pytest.approx(40.0)   # linear
-    assert report.extrapolate_power_law(sizes, [1.0, 2.0, 4.0], 2000) == 2.0                    # measured
+    assert report.extrapolate_power_law(sizes, [1.0, 4.0, 16.0], 8000) == pytest.approx(64.0)  # t ~ n^2
+    assert report.extrapolate_power_law(sizes, [1.0, 2.0, 4.0], 40000) == pytest.approx(40.0)  # linear
+    assert report.extrapolate_power_law(sizes, [1.0, 2.0, 4.0], 2000) == 2.0  # measured
     assert report.extrapolate_power_law([500], [3.0], 1000) == pytest.approx(6.0)
     with pytest.raises(ValueError):
         report.extrapolate_power_law([0, 10], [1.0, 2.0], 20)
@@ -205,8 +223,10 @@ def test_expected_times_page_from_results(tmp_path, monkeypatch):
     monkeypatch.setenv("LPA_RESULTS_DIR", str(tmp_path))
     monkeypatch.setenv("LPA_DATA", str(tmp_path / "cache"))
     assert "No scaling" in report.expected_times_markdown("full")
-    rows = [{"task": "CSLS retrieval (1,500 queries)", "size label": "target words", "size": n, "seconds": n / 1e5}
-            for n in (50_000, 100_000)]
+    rows = [
+        {"task": "CSLS retrieval (1,500 queries)", "size label": "target words", "size": n, "seconds": n / 1e5}
+        for n in (50_000, 100_000)
+    ]
     (tmp_path / "scaling.json").write_text(json.dumps({"params": {"threads": 2}, "tables": {"scaling": rows}}))
     md = report.expected_times_markdown("full")
     assert "CSLS retrieval of 1,500 test words" in md and "| 2 s |" in md and "GPU" in md
@@ -228,8 +248,14 @@ def test_make_lab_serves_the_project_kernel(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "JUPYTER_TOKEN": "lpa-test", "JUPYTER_RUNTIME_DIR": str(tmp_path)}
-    proc = subprocess.Popen(["make", "-s", "lab", f"LAB_PORT={port}"], cwd=config.REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "-s", "lab", f"LAB_PORT={port}"],
+        cwd=config.REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         specs, deadline = None, time.time() + 60
         while specs is None and time.time() < deadline and proc.poll() is None:
@@ -249,10 +275,10 @@ def test_make_lab_serves_the_project_kernel(tmp_path):
 def test_effect_verdict_by_hand():
     from lpa_utils.report.results import effect_verdict
 
-    assert effect_verdict(1.27, 0.76, 3, 3) == "yes"             # EN-ES: beyond the spread, every seed
-    assert effect_verdict(0.60, 2.00, 2, 3) == "no"              # EN-IT: inside the spread, one seed against
-    assert effect_verdict(0.60, 2.00, 3, 3) == "partly"          # every seed agrees but the spread is large
-    assert effect_verdict(1.50, 0.50, 2, 3) == "partly"          # beyond the spread, one seed against
+    assert effect_verdict(1.27, 0.76, 3, 3) == "yes"  # EN-ES: beyond the spread, every seed
+    assert effect_verdict(0.60, 2.00, 2, 3) == "no"  # EN-IT: inside the spread, one seed against
+    assert effect_verdict(0.60, 2.00, 3, 3) == "partly"  # every seed agrees but the spread is large
+    assert effect_verdict(1.50, 0.50, 2, 3) == "partly"  # beyond the spread, one seed against
     assert effect_verdict(-0.16, 0.14, 0, 3) == "no"
-    assert effect_verdict(0.05, 0.01, 3, 3, min_gain=0.1) == "partly"   # real but smaller than required
-    assert effect_verdict(0.3, float("nan"), 1, 1) == "yes"      # one run: no spread to stand out of
+    assert effect_verdict(0.05, 0.01, 3, 3, min_gain=0.1) == "partly"  # real but smaller than required
+    assert effect_verdict(0.3, float("nan"), 1, 1) == "yes"  # one run: no spread to stand out of

@@ -11,6 +11,7 @@ Layers, lowest first (a module may import its own layer and the layers below it)
     chapters  lpa_utils.chapters.*
     tools     tools.*   (never imported by lpa_utils)
 """
+
 from __future__ import annotations
 
 import ast
@@ -93,7 +94,8 @@ def test_imports_point_down_and_sit_at_the_top(path):
         target = resolve(name)
         assert target, f"{me}:{line} imports {name}, which does not exist"
         assert LAYERS.index(layer(target)) <= LAYERS.index(layer(me)), (
-            f"{me}:{line} ({layer(me)}) imports {target} ({layer(target)}), a layer above it")
+            f"{me}:{line} ({layer(me)}) imports {target} ({layer(target)}), a layer above it"
+        )
         if not at_top:
             src = path.read_text(encoding="utf-8").splitlines()[line - 1]
             assert "# reason:" in src, f"{me}:{line} imports {name} inside a function without '# reason:'"
@@ -107,7 +109,7 @@ def test_no_import_circles():
         state[node] = 1
         for nxt in sorted(g.get(node, ())):
             if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt):] + [nxt] if nxt in stack else [node, nxt]
+                cycle = stack[stack.index(nxt) :] + [nxt] if nxt in stack else [node, nxt]
                 raise AssertionError("import circle: " + " -> ".join(cycle))
             if state.get(nxt) is None:
                 visit(nxt, stack + [nxt])

@@ -1,4 +1,5 @@
 """lpa_utils.maths.lle against scikit-learn's barycenter weights and LocallyLinearEmbedding, invariances, hand cases."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,7 @@ def _data(n=400, d=8, seed=0):
     return np.random.default_rng(seed).normal(size=(n, d))
 
 
-@pytest.mark.parametrize("d,k", [(8, 5), (3, 10)])     # k < d, and k > d (singular Gram: regulariser matters)
+@pytest.mark.parametrize("d,k", [(8, 5), (3, 10)])  # k < d, and k > d (singular Gram: regulariser matters)
 def test_closed_form_equals_sklearn_barycenter_weights(d, k):
     X = _data(400, d)
     _, idx = knn(X, k, device="cpu")
@@ -42,8 +43,14 @@ def test_hand_worked_midpoint():
     W = lle_weights(X, np.array([[0, 1]]), reg=1e-12, ref=ref, device="cpu", dtype=torch.float64)
     np.testing.assert_allclose(W.numpy(), [[0.5, 0.5]], atol=1e-9)
     # x = (1, 1) with neighbours (0, 0), (2, 0), (0, 2): exactly 0*a + 1/2 b + 1/2 c
-    W = lle_weights(np.array([[1.0, 1.0]]), np.array([[0, 1, 2]]), reg=1e-12,
-                    ref=np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]]), device="cpu", dtype=torch.float64)
+    W = lle_weights(
+        np.array([[1.0, 1.0]]),
+        np.array([[0, 1, 2]]),
+        reg=1e-12,
+        ref=np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]]),
+        device="cpu",
+        dtype=torch.float64,
+    )
     np.testing.assert_allclose(W.numpy(), [[0.0, 0.5, 0.5]], atol=1e-9)
 
 
@@ -76,7 +83,7 @@ def test_learned_weights_converge_to_closed_form():
     _, idx = knn(X, 6, device="cpu")
     W_star = lle_weights(X, idx, device="cpu", dtype=torch.float64)
     W, hist = learn_lle_weights(X, idx, steps=400, lr=1.0, seed=0, device="cpu", dtype=torch.float64)
-    np.testing.assert_allclose(W.sum(1).numpy(), 1.0, atol=1e-12)       # constraint held all the way
+    np.testing.assert_allclose(W.sum(1).numpy(), 1.0, atol=1e-12)  # constraint held all the way
     assert (W - W_star).abs().max() < 1e-6
     assert hist["max_abs_diff"][-1] < 1e-6 < hist["max_abs_diff"][0]
     assert len(hist["loss"]) == 401 and hist["objective"][-1] <= hist["objective"][0]
@@ -99,7 +106,7 @@ def test_embedding_matches_sklearn_lle(solver):
     ref = LocallyLinearEmbedding(n_neighbors=12, n_components=2, eigen_solver="dense").fit_transform(X)
     assert Y.shape == (600, 2)
     assert _procrustes_gap(Y, ref) < 1e-5
-    np.testing.assert_allclose(Y.T @ Y, np.eye(2), atol=1e-8)       # unit covariance constraint of eq. 2
+    np.testing.assert_allclose(Y.T @ Y, np.eye(2), atol=1e-8)  # unit covariance constraint of eq. 2
 
 
 def test_bad_input():

@@ -1,4 +1,5 @@
 """lpa_utils.maths.losses: hand-worked values, autograd against finite differences (gradcheck, float64), W frozen."""
+
 import numpy as np
 import pytest
 import torch
@@ -25,9 +26,9 @@ def test_lpl_hand_worked():
     target = torch.tensor([[1.0, 1.0]])
     neigh = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]]])
     W = torch.tensor([[0.0, 0.5, 0.5]])
-    assert lpl_loss(target, neigh, W).item() == pytest.approx(0.0)       # exact reconstruction
+    assert lpl_loss(target, neigh, W).item() == pytest.approx(0.0)  # exact reconstruction
     W = torch.tensor([[1.0, 0.0, 0.0]])
-    assert lpl_loss(target, neigh, W).item() == pytest.approx(2.0)       # ||(1,1) - (0,0)||^2
+    assert lpl_loss(target, neigh, W).item() == pytest.approx(2.0)  # ||(1,1) - (0,0)||^2
 
 
 def test_lpl_equals_loop_definition():
@@ -36,8 +37,9 @@ def test_lpl_equals_loop_definition():
     nb = torch.randn(p, k, d, generator=_g(2), dtype=torch.float64)
     W = torch.rand(p, k, generator=_g(3), dtype=torch.float64)
     W = W / W.sum(1, keepdim=True)
-    ref = np.mean([np.sum((t[i].numpy() - sum(W[i, j].item() * nb[i, j].numpy() for j in range(k))) ** 2)
-                   for i in range(p)])
+    ref = np.mean(
+        [np.sum((t[i].numpy() - sum(W[i, j].item() * nb[i, j].numpy() for j in range(k))) ** 2) for i in range(p)]
+    )
     assert lpl_loss(t, nb, W).item() == pytest.approx(ref, rel=1e-12)
 
 
@@ -48,7 +50,7 @@ def test_lpl_gradcheck_and_W_frozen():
     W = torch.rand(p, k, generator=_g(6), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: lpl_loss(a, b, W), (t, nb))
     lpl_loss(t, nb, W).backward()
-    assert W.grad is None                      # frozen: no gradient reaches W
+    assert W.grad is None  # frozen: no gradient reaches W
     # gradient through a linear map f(x) = x A^T, as in training
     A = torch.randn(d, d, generator=_g(7), dtype=torch.float64, requires_grad=True)
     src = torch.randn(p, k, d, generator=_g(8), dtype=torch.float64)
@@ -66,8 +68,8 @@ def test_mse_and_ortho_gradcheck():
 def test_ortho_zero_for_orthogonal_and_hand_value():
     Q, _ = torch.linalg.qr(torch.randn(6, 6, generator=_g(12), dtype=torch.float64))
     assert ortho_loss(Q).item() == pytest.approx(0.0, abs=1e-20)
-    assert ortho_loss(Q[:4]).item() == pytest.approx(0.0, abs=1e-20)      # orthonormal rows (4, 6)
-    assert ortho_loss(Q[:, :4]).item() == pytest.approx(0.0, abs=1e-20)   # orthonormal columns (6, 4)
+    assert ortho_loss(Q[:4]).item() == pytest.approx(0.0, abs=1e-20)  # orthonormal rows (4, 6)
+    assert ortho_loss(Q[:, :4]).item() == pytest.approx(0.0, abs=1e-20)  # orthonormal columns (6, 4)
     # 2 I: (4 - 1)^2 per diagonal entry
     assert ortho_loss(2 * torch.eye(3)).item() == pytest.approx(27.0)
 

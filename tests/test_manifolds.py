@@ -1,6 +1,7 @@
 """lpa_utils.chapters.ch01_manifolds: neighbourhood measures against scikit-learn / hand cases, the batched MLP against
 independent per-model training, the Figure-1 experiment's plumbing on tiny sizes, and the notebook's helpers
 (settings, figures, records, findings and claims) on hand-made sweeps."""
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -95,13 +96,13 @@ def test_fit_batch_models_are_independent_and_mse_fits_pairs():
     pairs = sample_pairs(200, 20, [0, 1])
     P = np.concatenate([pairs, pairs])
     betas = [0.0, 0.0, 1.0, 1.0]
-    mapped, hist = fit_alignment_batch(X, Y, P, betas, k=5, hidden=16, steps=200, lr=1e-2,
-                                       init_seeds=[0, 1, 0, 1], device="cpu")
+    mapped, hist = fit_alignment_batch(
+        X, Y, P, betas, k=5, hidden=16, steps=200, lr=1e-2, init_seeds=[0, 1, 0, 1], device="cpu"
+    )
     assert mapped.shape == (4, 200, 3) and hist.shape == (200, 4)
     assert (hist[-1] < hist[0]).all()
     # model 0 alone gives the same function as inside the batch (no cross-talk between models)
-    alone, _ = fit_alignment_batch(X, Y, P[:1], [0.0], k=5, hidden=16, steps=200, lr=1e-2, init_seeds=[0],
-                                   device="cpu")
+    alone, _ = fit_alignment_batch(X, Y, P[:1], [0.0], k=5, hidden=16, steps=200, lr=1e-2, init_seeds=[0], device="cpu")
     torch.testing.assert_close(alone[0], mapped[0], rtol=1e-4, atol=1e-5)
 
 
@@ -125,10 +126,11 @@ def test_figure1_experiment_table():
     assert isinstance(df, pd.DataFrame) and len(df) == 8
     assert set(df["loss"]) == {"MSE", "MSE+LPL"}
     df2 = figure1_experiment(X, Y, [10, 20], seeds=(0, 1), k=5, hidden=8, steps=30, progress=False, device="cpu")
-    pd.testing.assert_frame_equal(df, df2)     # bit-identical rerun
+    pd.testing.assert_frame_equal(df, df2)  # bit-identical rerun
 
 
 # ------------------------------------------------------------------------------ the notebook's helpers
+
 
 def _hand_sweep(err_mse=(0.4, 0.2), err_lpl=(0.2, 0.1), at_50=0.05):
     """A sweep as :func:`figure1_experiment` returns it: 10 and 50 pairs, seeds 0 and 1. At 10 pairs the errors
@@ -136,14 +138,33 @@ def _hand_sweep(err_mse=(0.4, 0.2), err_lpl=(0.2, 0.1), at_50=0.05):
     10 pairs and are equal at 50."""
     rows = []
     for s in (0, 1):
-        rows += [{"n_pairs": 10, "seed": s, "loss": "MSE", "alignment_error": err_mse[s], "knn_preserved": 0.5,
-                  "hit_at_k": 0.5},
-                 {"n_pairs": 10, "seed": s, "loss": "MSE+LPL", "alignment_error": err_lpl[s], "knn_preserved": 0.6,
-                  "hit_at_k": 0.6},
-                 {"n_pairs": 50, "seed": s, "loss": "MSE", "alignment_error": at_50, "knn_preserved": 0.8,
-                  "hit_at_k": 0.9},
-                 {"n_pairs": 50, "seed": s, "loss": "MSE+LPL", "alignment_error": at_50, "knn_preserved": 0.8,
-                  "hit_at_k": 0.9}]
+        rows += [
+            {
+                "n_pairs": 10,
+                "seed": s,
+                "loss": "MSE",
+                "alignment_error": err_mse[s],
+                "knn_preserved": 0.5,
+                "hit_at_k": 0.5,
+            },
+            {
+                "n_pairs": 10,
+                "seed": s,
+                "loss": "MSE+LPL",
+                "alignment_error": err_lpl[s],
+                "knn_preserved": 0.6,
+                "hit_at_k": 0.6,
+            },
+            {"n_pairs": 50, "seed": s, "loss": "MSE", "alignment_error": at_50, "knn_preserved": 0.8, "hit_at_k": 0.9},
+            {
+                "n_pairs": 50,
+                "seed": s,
+                "loss": "MSE+LPL",
+                "alignment_error": at_50,
+                "knn_preserved": 0.8,
+                "hit_at_k": 0.9,
+            },
+        ]
     return pd.DataFrame(rows)
 
 
@@ -166,7 +187,7 @@ def test_settings_follow_the_profile_and_overrides():
     assert glued["manifold_name"] == "s curve" and glued["n_seeds"] == 1 and glued["pair_sizes"] == "7"
     assert all(isinstance(v, (int, float, str)) and not isinstance(v, np.generic) for v in glued.values())
     assert "profile smoke" in o.describe()
-    text = ch01.settings(smoke, seeds="[3, 4]", pair_sizes="[5, 9]")     # as papermill -p passes them
+    text = ch01.settings(smoke, seeds="[3, 4]", pair_sizes="[5, 9]")  # as papermill -p passes them
     assert (text.seeds, text.sizes) == ((3, 4), (5, 9))
     with pytest.raises(ValueError, match="seeds"):
         ch01.settings(smoke, seeds="0, 1, x")
@@ -232,12 +253,29 @@ def test_claims_and_findings_by_hand(smoke_cfg):
 def test_record_results_records_and_tables(smoke_cfg):
     res = Results("01_manifolds", profile="smoke")
     sweep = _hand_sweep()
-    table = pd.DataFrame({"method": ["PCA", "LLE"], "trustworthiness": [0.8, 0.9], "10-NN kept": [0.5, 0.6],
-                          "seconds": [0.1, 0.2]})
-    proj = pd.DataFrame({"query": ["a", "a"], "word": ["a", "b"], "is_query": [True, False],
-                         "distance": [0.0, 1.0], "pc1": [0.0, 1.0], "pc2": [0.0, 1.0]})
-    ch01.record_results(res, smoke_cfg, table=table, sweep=sweep, gain=ch01.gain_table(sweep), proj=proj,
-                        lin={"neighbours": 0.1, "random words": 0.5}, lin_resid=0.15)
+    table = pd.DataFrame(
+        {"method": ["PCA", "LLE"], "trustworthiness": [0.8, 0.9], "10-NN kept": [0.5, 0.6], "seconds": [0.1, 0.2]}
+    )
+    proj = pd.DataFrame(
+        {
+            "query": ["a", "a"],
+            "word": ["a", "b"],
+            "is_query": [True, False],
+            "distance": [0.0, 1.0],
+            "pc1": [0.0, 1.0],
+            "pc2": [0.0, 1.0],
+        }
+    )
+    ch01.record_results(
+        res,
+        smoke_cfg,
+        table=table,
+        sweep=sweep,
+        gain=ch01.gain_table(sweep),
+        proj=proj,
+        lin={"neighbours": 0.1, "random words": 0.5},
+        lin_resid=0.15,
+    )
     q = [r.quantity for r in res.records]
     assert q[:4] == ["trustworthiness", "10-NN kept"] * 2
     assert len(q) == 4 + 2 * 2 * 3 + 3 and q[-1] == "linear residual of the hidden map"
@@ -257,9 +295,21 @@ def test_figures_are_drawn():
     panels = ch01.fit_panels(X, Y, 15, seed=0, k=5, hidden=8, steps=5, device="cpu")
     assert panels.pairs.shape == (15,) and panels.mapped.shape == (2, 120, 3)
     assert panels.scores["alignment_error"].shape == (2,)
-    proj = pd.DataFrame({"query": ["a", "a", "b"], "word": ["a", "c", "b"], "is_query": [True, False, True],
-                         "distance": [0.0, 1.0, 0.0], "pc1": [0.0, 1.0, 2.0], "pc2": [0.0, 1.0, 2.0]})
-    figs = [ch01.plot_embeddings(X, t, emb, "swiss_roll"), ch01.plot_panels(X, t, Y, panels, k=5),
-            ch01.plot_sweep(_hand_sweep()), ch01.plot_word_neighbourhoods(proj, "two queries")]
+    proj = pd.DataFrame(
+        {
+            "query": ["a", "a", "b"],
+            "word": ["a", "c", "b"],
+            "is_query": [True, False, True],
+            "distance": [0.0, 1.0, 0.0],
+            "pc1": [0.0, 1.0, 2.0],
+            "pc2": [0.0, 1.0, 2.0],
+        }
+    )
+    figs = [
+        ch01.plot_embeddings(X, t, emb, "swiss_roll"),
+        ch01.plot_panels(X, t, Y, panels, k=5),
+        ch01.plot_sweep(_hand_sweep()),
+        ch01.plot_word_neighbourhoods(proj, "two queries"),
+    ]
     assert all(isinstance(f, plt.Figure) for f in figs)
     plt.close("all")

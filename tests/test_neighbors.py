@@ -1,5 +1,6 @@
 """lpa_utils.maths.neighbors.knn against scikit-learn (NearestNeighbors brute force and KDTree) and hand-worked
 cases."""
+
 import numpy as np
 import pytest
 import torch
@@ -22,7 +23,7 @@ def test_knn_matches_sklearn(metric, method):
     assert dist.dtype == torch.float32 and idx.dtype == torch.int64
     ref = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(X.astype(np.float64))
     rd, ri = ref.kneighbors(X.astype(np.float64))
-    assert (ri[:, 0] == np.arange(600)).all()          # sklearn keeps the point itself first
+    assert (ri[:, 0] == np.arange(600)).all()  # sklearn keeps the point itself first
     np.testing.assert_array_equal(idx.numpy(), ri[:, 1:])
     np.testing.assert_allclose(dist.numpy(), rd[:, 1:], rtol=1e-5, atol=1e-6)
 

@@ -3,6 +3,7 @@
 Everything here runs on small random tensors; the SNLI run itself is the chapter notebook's job.
 References are independent: NumPy hand computations, scikit-learn's NearestNeighbors, pandas aggregation.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,23 +48,38 @@ def synthetic_data(n_train=300, n_dev=150, n_test=150, d=8, seed=0, k=4):
         p, h, y = synthetic_pairs(n, d, seed=seed + 100 * j)
         ids = np.arange(n) // 3 if s == "train" else np.arange(n)
         if s == "train":
-            p = p[3 * ids]                                    # pairs 3i, 3i+1, 3i+2 share premise 3i
+            p = p[3 * ids]  # pairs 3i, 3i+1, 3i+2 share premise 3i
             rng = np.random.default_rng(seed + 7)
             h = np.where((y == 0)[:, None], p, np.where((y == 2)[:, None], -p, h))
             h = _unit(h + 0.05 * rng.normal(size=h.shape))
         prem[s], hyp[s], lab[s] = p.astype(np.float32), h.astype(np.float32), y
-        frames[s] = pd.DataFrame({"premise": [f"{s}-p{i}" for i in ids],
-                                  "hypothesis": [f"{s}-h{i}" for i in range(n)],
-                                  "label": [LABELS[i] for i in y], "label_id": y})
+        frames[s] = pd.DataFrame(
+            {
+                "premise": [f"{s}-p{i}" for i in ids],
+                "hypothesis": [f"{s}-h{i}" for i in range(n)],
+                "label": [LABELS[i] for i in y],
+                "label_id": y,
+            }
+        )
     data = nli.NLIData(frames=frames, premise=prem, hypothesis=hyp, labels=lab, encoder="toy")
     nli.build_lpl_pool(data, k=k, method="brute")
     return data
 
 
-FAST = NLIConfig(hidden=32, batch_size=32, min_round_steps=20, max_round_steps=40, max_rounds=6, patience=3,
-                 k=4, gamma=0.01, lr=3e-3)
-LEARN = NLIConfig(hidden=64, batch_size=64, min_round_steps=50, max_round_steps=50, max_rounds=12, patience=4,
-                  k=4, gamma=0.01, lr=3e-3)
+FAST = NLIConfig(
+    hidden=32, batch_size=32, min_round_steps=20, max_round_steps=40, max_rounds=6, patience=3, k=4, gamma=0.01, lr=3e-3
+)
+LEARN = NLIConfig(
+    hidden=64,
+    batch_size=64,
+    min_round_steps=50,
+    max_round_steps=50,
+    max_rounds=12,
+    patience=4,
+    k=4,
+    gamma=0.01,
+    lr=3e-3,
+)
 
 
 # ---------------------------------------------------------------------------------------------- shapes
@@ -109,8 +125,9 @@ def test_per_sample_alignment_by_hand():
     lpl = ((h - recon) ** 2).sum(1)
     got = nli.per_sample_alignment(m, torch.from_numpy(p), torch.from_numpy(h))
     np.testing.assert_allclose(got.detach().numpy(), mse, rtol=1e-5)
-    got = nli.per_sample_alignment(m, torch.from_numpy(p), torch.from_numpy(h), nbr_p=torch.from_numpy(nb),
-                                   nbr_w=torch.from_numpy(w), beta=0.5)
+    got = nli.per_sample_alignment(
+        m, torch.from_numpy(p), torch.from_numpy(h), nbr_p=torch.from_numpy(nb), nbr_w=torch.from_numpy(w), beta=0.5
+    )
     np.testing.assert_allclose(got.detach().numpy(), mse + 0.5 * lpl, rtol=1e-5)
 
 
@@ -150,7 +167,7 @@ def test_floor_bounds_the_divergence_and_stops_its_gradient():
     _, _, al = nli.eq8_loss(logits, y, a, cfg)
     assert float(al.detach()) == pytest.approx((-2.5 + -5.0) / 2)  # -20 floored at -5
     al.backward()
-    np.testing.assert_allclose(a.grad.numpy(), [-5.0 / 2, 0.0])    # past the floor: no push
+    np.testing.assert_allclose(a.grad.numpy(), [-5.0 / 2, 0.0])  # past the floor: no push
     # without a floor the divergence is unbounded below
     a2 = torch.tensor([0.5, 4.0e6])
     _, _, al2 = nli.eq8_loss(logits, y, a2, NLIConfig(gamma=1.0, floor=None))
@@ -263,8 +280,18 @@ def test_fit_input_errors():
 def test_run_experiment_is_tidy_and_paired():
     data = synthetic_data(n_train=240)
     keep = {}
-    df = C4.run_experiment(data, [60, "all"], draws=2, config=FAST, seed=0, device="cpu", keep=keep,
-                            keep_sizes=[60], progress=False, eval_splits=("test", "dev"))
+    df = C4.run_experiment(
+        data,
+        [60, "all"],
+        draws=2,
+        config=FAST,
+        seed=0,
+        device="cpu",
+        keep=keep,
+        keep_sizes=[60],
+        progress=False,
+        eval_splits=("test", "dev"),
+    )
     assert len(df) == 2 * 2 * 3
     assert set(df["model"]) == set(MODELS) and sorted(set(df["size"])) == [60, 240]
     assert {"size", "draw", "model", "dev_acc", "test_acc", "nbr_outside", "steps", "capped"} <= set(df.columns)
@@ -279,13 +306,15 @@ def test_run_experiment_is_tidy_and_paired():
     # reported dev accuracy equals a fresh evaluation of the kept model
     rows, fit = keep[(60, 1, "MSE")]
     got = df[(df["size"] == 60) & (df["draw"] == 1) & (df["model"] == "MSE")]
-    assert got["dev_acc"].item() == pytest.approx(nli.accuracy(fit.model, data.premise["dev"],
-                                                               data.hypothesis["dev"], data.labels["dev"]))
+    assert got["dev_acc"].item() == pytest.approx(
+        nli.accuracy(fit.model, data.premise["dev"], data.hypothesis["dev"], data.labels["dev"])
+    )
     summ = C4.summarize_runs(df)
     ref = df.groupby(["size", "model"])["test_acc"].agg(["mean", "std"])
     assert summ.loc[60, "MSE std"] == pytest.approx(100 * ref.loc[(60, "MSE"), "std"])
     assert summ.loc[240, "MSE+LPL gain (pp)"] == pytest.approx(
-        100 * (ref.loc[(240, "MSE+LPL"), "mean"] - ref.loc[(240, "baseline"), "mean"]))
+        100 * (ref.loc[(240, "MSE+LPL"), "mean"] - ref.loc[(240, "baseline"), "mean"])
+    )
 
 
 def test_draw_subset():
@@ -299,13 +328,19 @@ def test_draw_subset():
 def test_select_hyperparameters_uses_dev_only():
     data = synthetic_data(n_train=150)
     data.labels["test"][:] = -1  # a test split that would break any evaluation
-    chosen, table = C4.select_hyperparameters(data, size=90, gammas=[0.0, 0.01], draws=1, config=FAST,
-                                               progress=False)
+    chosen, table = C4.select_hyperparameters(data, size=90, gammas=[0.0, 0.01], draws=1, config=FAST, progress=False)
     assert set(chosen) == set(MODELS)
     assert chosen["MSE"].gamma in (0.0, 0.01) and chosen["baseline"].gamma == FAST.gamma
     assert table.shape == (2, 2)
-    chosen, table = C4.select_hyperparameters(data, size=90, grid={"dropout": [0.1, 0.5], "weight_decay": [0.0]},
-                                               models=("baseline",), draws=1, config=FAST, progress=False)
+    chosen, table = C4.select_hyperparameters(
+        data,
+        size=90,
+        grid={"dropout": [0.1, 0.5], "weight_decay": [0.0]},
+        models=("baseline",),
+        draws=1,
+        config=FAST,
+        progress=False,
+    )
     assert chosen["baseline"].dropout in (0.1, 0.5) and chosen["MSE"] == FAST
     assert table.shape == (2, 1)
     with pytest.raises(ValueError, match="not NLIConfig fields"):
@@ -342,17 +377,23 @@ def test_nearest_training_pairs_and_purity_against_sklearn():
 # ---------------------------------------------------------------------------------------------- claims
 def _runs_frame(acc):
     """acc: {(size, model): [acc per draw]} -> tidy frame as run_experiment returns."""
-    return pd.DataFrame([{"size": s, "draw": d, "model": m, "test_acc": a}
-                         for (s, m), vals in acc.items() for d, a in enumerate(vals)])
+    return pd.DataFrame(
+        [{"size": s, "draw": d, "model": m, "test_acc": a} for (s, m), vals in acc.items() for d, a in enumerate(vals)]
+    )
 
 
 def test_paper_claims_by_hand():
-    acc = {(1000, "baseline"): [0.40, 0.51, 0.45], (1000, "MSE"): [0.45, 0.55, 0.47],
-           (1000, "MSE+LPL"): [0.50, 0.60, 0.55],
-           (5000, "baseline"): [0.60, 0.62, 0.61], (5000, "MSE"): [0.61, 0.63, 0.62],
-           (5000, "MSE+LPL"): [0.62, 0.625, 0.63],
-           (20000, "baseline"): [0.70, 0.72, 0.71], (20000, "MSE"): [0.70, 0.72, 0.71],
-           (20000, "MSE+LPL"): [0.705, 0.71, 0.715]}
+    acc = {
+        (1000, "baseline"): [0.40, 0.51, 0.45],
+        (1000, "MSE"): [0.45, 0.55, 0.47],
+        (1000, "MSE+LPL"): [0.50, 0.60, 0.55],
+        (5000, "baseline"): [0.60, 0.62, 0.61],
+        (5000, "MSE"): [0.61, 0.63, 0.62],
+        (5000, "MSE+LPL"): [0.62, 0.625, 0.63],
+        (20000, "baseline"): [0.70, 0.72, 0.71],
+        (20000, "MSE"): [0.70, 0.72, 0.71],
+        (20000, "MSE+LPL"): [0.705, 0.71, 0.715],
+    }
     df = _runs_frame(acc)
     g = C4.paired_gains(df)
     lpl1000 = g[(g["model"] == "MSE+LPL") & (g["size"] == 1000)]["gain_pp"].to_numpy()
@@ -383,21 +424,36 @@ def test_paper_claims_by_hand():
     assert cf.loc[("MSE+LPL beats MSE alone", "MSE+LPL"), "verdict"] == "no"
     assert cf.loc[("MSE+LPL has the lowest spread over runs", "MSE+LPL"), "verdict"] == "no"
     # ahead of MSE at one size of three and behind on average (-0.33 pp): not "partly", "no"
-    mixed = _runs_frame({**{(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000, 20000) for m in MODELS[:2]},
-                         (1000, "MSE+LPL"): [0.51, 0.61, 0.56], (5000, "MSE+LPL"): [0.49, 0.59, 0.54],
-                         (20000, "MSE+LPL"): [0.49, 0.59, 0.54]})
+    mixed = _runs_frame(
+        {
+            **{(s, m): [0.5, 0.6, 0.55] for s in (1000, 5000, 20000) for m in MODELS[:2]},
+            (1000, "MSE+LPL"): [0.51, 0.61, 0.56],
+            (5000, "MSE+LPL"): [0.49, 0.59, 0.54],
+            (20000, "MSE+LPL"): [0.49, 0.59, 0.54],
+        }
+    )
     cm = C4.check_paper_claims(mixed).set_index(["claim", "model"]).loc[("MSE+LPL beats MSE alone", "MSE+LPL")]
     assert cm["value"] == pytest.approx(-1 / 3) and cm["verdict"] == "no"
     # a positive mean gain inside its own spread (gains +3, -1, +1 pp: mean 1, std 2) is not a gain
-    noisy = _runs_frame({(1000, "baseline"): [0.50, 0.60, 0.55], (1000, "MSE"): [0.53, 0.59, 0.56],
-                         (1000, "MSE+LPL"): [0.50, 0.60, 0.55]})
+    noisy = _runs_frame(
+        {
+            (1000, "baseline"): [0.50, 0.60, 0.55],
+            (1000, "MSE"): [0.53, 0.59, 0.56],
+            (1000, "MSE+LPL"): [0.50, 0.60, 0.55],
+        }
+    )
     cn = C4.check_paper_claims(noisy).set_index(["claim", "model"]).loc[("gain over baseline at 1000 samples", "MSE")]
     assert cn["value"] == pytest.approx(1.0) and cn["verdict"] == "no" and cn["note"] == "within the spread over draws"
 
 
 def test_subsample_frames_keeps_premise_groups():
-    df = pd.DataFrame({"premise": np.repeat([f"p{i}" for i in range(50)], 3),
-                       "hypothesis": [f"h{i}" for i in range(150)], "label_id": np.tile([0, 1, 2], 50)})
+    df = pd.DataFrame(
+        {
+            "premise": np.repeat([f"p{i}" for i in range(50)], 3),
+            "hypothesis": [f"h{i}" for i in range(150)],
+            "label_id": np.tile([0, 1, 2], 50),
+        }
+    )
     sub = nli.subsample_frames({"train": df}, {"train": 30}, seed=0)["train"]
     assert len(sub) == 30 and sub["premise"].nunique() == 10
     again = nli.subsample_frames({"train": df}, {"train": 30}, seed=0)["train"]
@@ -412,7 +468,7 @@ def test_carve_dev_and_find_pair():
     tr, dv = nli.carve_dev(df, 2, seed=0)
     assert len(tr) == 4 and len(dv) == 2 and set(tr["premise"]) | set(dv["premise"]) == set("abcdef")
     assert nli.find_pair(df, "c", "w") == 2
-    assert nli.find_pair(df, "c", "nope") == 1          # first entailment pair
+    assert nli.find_pair(df, "c", "nope") == 1  # first entailment pair
     with pytest.raises(ValueError):
         nli.carve_dev(df, 6)
 
@@ -434,22 +490,39 @@ def test_prepare_nli_on_real_snli_glove():
 
 
 def test_purity_claims_by_hand():
-    purity = pd.DataFrame({"model": ["baseline"] * 2 + ["MSE"] * 2 + ["MSE+LPL"] * 2, "draw": [0, 1] * 3,
-                           "pred_purity": [0.50, 0.52, 0.60, 0.62, 0.51, 0.53],
-                           "gold_agree": [0.40, 0.40, 0.39, 0.39, 0.45, 0.47]})
+    purity = pd.DataFrame(
+        {
+            "model": ["baseline"] * 2 + ["MSE"] * 2 + ["MSE+LPL"] * 2,
+            "draw": [0, 1] * 3,
+            "pred_purity": [0.50, 0.52, 0.60, 0.62, 0.51, 0.53],
+            "gold_agree": [0.40, 0.40, 0.39, 0.39, 0.45, 0.47],
+        }
+    )
     c = C4.check_purity_claims(purity).set_index(["claim", "model"])
     assert set(c["artefact"]) == {"lpl.table3"}
     pred = "neighbours' predicted labels cluster"
     gold = "neighbours share the test pair's gold label"
     assert c.loc[(pred, "MSE"), "value"] == pytest.approx(10.0) and c.loc[(pred, "MSE"), "verdict"] == "yes"
-    assert c.loc[(pred, "MSE+LPL"), "verdict"] == "partly"          # +1 pp, std 1.4 pp
+    assert c.loc[(pred, "MSE+LPL"), "verdict"] == "partly"  # +1 pp, std 1.4 pp
     assert c.loc[(gold, "MSE"), "verdict"] == "no"
     assert c.loc[(gold, "MSE+LPL"), "value"] == pytest.approx(6.0) and c.loc[(gold, "MSE+LPL"), "verdict"] == "yes"
 
 
 # ---------------------------------------------------------------------------------------------- the chapter
-TOY = C4.Settings(sizes=[60, "all"], limits={}, config=FAST, gammas=[0.0, 0.01], select_size=60, select_draws=1,
-                  draws=2, table3_size=60, contrast_sizes=[60], tune_size=60, mnli_dev=30, mnli_limits={})
+TOY = C4.Settings(
+    sizes=[60, "all"],
+    limits={},
+    config=FAST,
+    gammas=[0.0, 0.01],
+    select_size=60,
+    select_draws=1,
+    draws=2,
+    table3_size=60,
+    contrast_sizes=[60],
+    tune_size=60,
+    mnli_dev=30,
+    mnli_limits={},
+)
 
 
 def test_settings_per_profile():
@@ -490,8 +563,9 @@ def test_chapter_records_claims_figures_and_findings(monkeypatch):
     findings (Python scalars and strings only) and the figures with their captions."""
     monkeypatch.setattr(C4, "TUNE_GRID", {"dropout": [0.1, 0.5], "weight_decay": [0.0]})
     data = synthetic_data(n_train=240)
-    chosen, gamma_table = C4.select_hyperparameters(data, size=60, gammas=TOY.gammas, draws=1, config=FAST,
-                                                     progress=False)
+    chosen, gamma_table = C4.select_hyperparameters(
+        data, size=60, gammas=TOY.gammas, draws=1, config=FAST, progress=False
+    )
     kept = {}
     runs = C4.run_experiment(data, TOY.sizes, draws=2, config=chosen, keep=kept, keep_sizes=[60], progress=False)
     claims = C4.check_paper_claims(runs)
@@ -499,7 +573,7 @@ def test_chapter_records_claims_figures_and_findings(monkeypatch):
     assert tuned.config.dropout in (0.1, 0.5) and tuned.size == 60
     assert list(tuned.table.index) == [*MODELS, "baseline, tuned dropout / weight decay"]
     table3 = C4.table3_neighbours(kept, data, 60)
-    first_entailment = int(np.flatnonzero(data.labels["test"] == 0)[0])   # the paper's pair is not in the toy data
+    first_entailment = int(np.flatnonzero(data.labels["test"] == 0)[0])  # the paper's pair is not in the toy data
     assert table3["hypothesis"].iloc[0] == data.frames["test"]["hypothesis"].iloc[first_entailment]
     assert len(table3) == 3 * 3
     purity = C4.purity_table(kept, data, 60, k=5)
@@ -507,14 +581,32 @@ def test_chapter_records_claims_figures_and_findings(monkeypatch):
     contrast = C4.Contrast("toy2", 150, chosen, runs, C4.check_paper_claims(runs, label="toy2"))
     mnli = C4.MNLIRun("fake", "toy", runs.assign(dev_matched_acc=runs.test_acc, dev_mismatched_acc=runs.dev_acc))
     res = Results("04_nli_regularisation", profile="smoke")
-    all_claims = C4.record_results(res, TOY, data, runs=runs, chosen=chosen, gamma_table=gamma_table, claims=claims,
-                                   tuned=tuned, table3=table3, purity=purity, pclaims=pclaims, contrast=contrast,
-                                   mnli=mnli, contrast_encoder="toy2", purity_k=5)
+    all_claims = C4.record_results(
+        res,
+        TOY,
+        data,
+        runs=runs,
+        chosen=chosen,
+        gamma_table=gamma_table,
+        claims=claims,
+        tuned=tuned,
+        table3=table3,
+        purity=purity,
+        pclaims=pclaims,
+        contrast=contrast,
+        mnli=mnli,
+        contrast_encoder="toy2",
+        purity_k=5,
+    )
     recs = res.to_frame()
     counts = recs["quantity"].value_counts().to_dict()
-    assert counts == {"test accuracy": 6 + 6 + 1, "gain over baseline": 4 + 4, "dev_matched accuracy": 6,
-                      "dev_mismatched accuracy": 6, **{f"penultimate 5-NN {c}": 3
-                                                       for c in ("pred_purity", "gold_agree", "knn_acc")}}
+    assert counts == {
+        "test accuracy": 6 + 6 + 1,
+        "gain over baseline": 4 + 4,
+        "dev_matched accuracy": 6,
+        "dev_mismatched accuracy": 6,
+        **{f"penultimate 5-NN {c}": 3 for c in ("pred_purity", "gold_agree", "knn_acc")},
+    }
     first = recs.iloc[0]
     ref = runs[(runs["size"] == 60) & (runs["model"] == "MSE")].sort_values("draw")["test_acc"] * 100
     assert (first["quantity"], first["method"], first["data"]) == ("test accuracy", "MSE", "SNLI test (toy, 150 pairs)")
@@ -523,28 +615,64 @@ def test_chapter_records_claims_figures_and_findings(monkeypatch):
     # the paper's figure stands beside the size nearest NLI_GAIN["at_size"] (here all 240 pairs), nowhere else
     assert (gains["paper"].notna() == (gains["extra"].map(lambda e: e["size"]) == 240)).all()
     assert set(gains["paper"].dropna()) == {NLI_GAIN["gain_pct_points"]}
-    assert recs[recs["data"] == "SNLI test (toy2, 150 pairs)"]["paper"].isna().all()   # exactly 1000 only
+    assert recs[recs["data"] == "SNLI test (toy2, 150 pairs)"]["paper"].isna().all()  # exactly 1000 only
     assert recs.iloc[-1]["method"] == "baseline (dropout/weight decay tuned on dev)"
-    assert set(res.tables) == {"mnli_runs", "contrast_runs", "tuned_baseline", "runs", "summary", "claims",
-                               "gamma_dev", "table3", "purity"}
+    assert set(res.tables) == {
+        "mnli_runs",
+        "contrast_runs",
+        "tuned_baseline",
+        "runs",
+        "summary",
+        "claims",
+        "gamma_dev",
+        "table3",
+        "purity",
+    }
     assert set(all_claims["artefact"]) == {"lpl.fig3a", "lpl.fig3b", "lpl.table3", "lpl.fig4_5"} <= set(ARTEFACTS)
     assert len(all_claims) == 2 * len(claims) + len(pclaims) + len(C4.mnli_claims(mnli))
     assert res.params["mnli"] is True and res.params["table3_size"] == 60 and res.params["n_train"] == 240
-    json.dumps(res.tables["claims"])                                   # JSON-safe
+    json.dumps(res.tables["claims"])  # JSON-safe
 
     bare = Results("04_nli_regularisation", profile="smoke")
-    c2 = C4.record_results(bare, TOY, data, runs=runs, chosen=chosen, gamma_table=gamma_table, claims=claims,
-                           tuned=tuned, table3=table3, purity=purity, pclaims=pclaims, contrast=None, mnli=None,
-                           contrast_encoder=None, purity_k=5)
+    c2 = C4.record_results(
+        bare,
+        TOY,
+        data,
+        runs=runs,
+        chosen=chosen,
+        gamma_table=gamma_table,
+        claims=claims,
+        tuned=tuned,
+        table3=table3,
+        purity=purity,
+        pclaims=pclaims,
+        contrast=None,
+        mnli=None,
+        contrast_encoder=None,
+        purity_k=5,
+    )
     assert "mnli_runs" not in bare.tables and "contrast_runs" not in bare.tables and bare.params["mnli"] is False
     last = c2.iloc[-1]
-    assert (last["artefact"], last["verdict"], last["paper"]) == ("lpl.fig4_5", "not run",
-                                                                  ARTEFACTS["lpl.fig4_5"].label)
+    assert (last["artefact"], last["verdict"], last["paper"]) == (
+        "lpl.fig4_5",
+        "not run",
+        ARTEFACTS["lpl.fig4_5"].label,
+    )
 
     ch = SimpleNamespace(profile="smoke", started=time.perf_counter())
-    f = C4.findings(ch, data, runs=runs, claims=claims, tuned=tuned, purity=purity, pclaims=pclaims,
-                    contrast=contrast, mnli=mnli, purity_k=5)
-    assert all(type(v) in (int, float, str) for v in f.values())      # glue's text/plain: no numpy reprs
+    f = C4.findings(
+        ch,
+        data,
+        runs=runs,
+        claims=claims,
+        tuned=tuned,
+        purity=purity,
+        pclaims=pclaims,
+        contrast=contrast,
+        mnli=mnli,
+        purity_k=5,
+    )
+    assert all(type(v) in (int, float, str) for v in f.values())  # glue's text/plain: no numpy reprs
     summ = C4.summarize_runs(runs)
     assert f["acc_base_small"] == pytest.approx(summ["baseline mean"].iloc[0]) and f["size_all"] == 240
     assert f["gain_size"] == 240 and f["gain_verdict"] in C4.HEADLINE.values()
@@ -553,8 +681,18 @@ def test_chapter_records_claims_figures_and_findings(monkeypatch):
     assert f["purity_pred_lpl"] == pytest.approx(100 * lpl, abs=0.006)
     assert f["shrink_verdict"] in ("yes", "no") and "toy2" in f["contrast_finding"]
     assert f["mnli_finding"].startswith("Figures 4 and 5") and f["contrast_gammas"].startswith("MSE ")
-    f0 = C4.findings(ch, data, runs=runs, claims=claims, tuned=tuned, purity=purity, pclaims=pclaims,
-                     contrast=None, mnli=None, purity_k=5)
+    f0 = C4.findings(
+        ch,
+        data,
+        runs=runs,
+        claims=claims,
+        tuned=tuned,
+        purity=purity,
+        pclaims=pclaims,
+        contrast=None,
+        mnli=None,
+        purity_k=5,
+    )
     assert f0["contrast_finding"] == "no contrast encoder was run." and "skipped" in f0["mnli_finding"]
     assert C4.contrast_summary(None) is None and C4.contrast_claims(None) is None and C4.mnli_summary(None) is None
     assert C4.contrast_claims(contrast)["claim"].str.contains("gain over").all()
@@ -583,11 +721,16 @@ def test_mnli_experiment_says_why_it_is_skipped(monkeypatch, capsys):
 def test_mnli_experiment_on_multinli_files(tmp_path):
     """The optional MultiNLI section on files in the official layout (SNLI pairs standing in for MultiNLI)."""
     snli = load_snli()
-    parts = {"train": snli["train"].iloc[:450], "dev_matched": snli["test"].iloc[:60],
-             "dev_mismatched": snli["test"].iloc[60:120]}
+    parts = {
+        "train": snli["train"].iloc[:450],
+        "dev_matched": snli["test"].iloc[:60],
+        "dev_mismatched": snli["test"].iloc[60:120],
+    }
     for name, df in parts.items():
-        lines = [json.dumps({"gold_label": r.label, "sentence1": r.premise, "sentence2": r.hypothesis,
-                             "genre": "fiction"}) for r in df.itertuples()]
+        lines = [
+            json.dumps({"gold_label": r.label, "sentence1": r.premise, "sentence2": r.hypothesis, "genre": "fiction"})
+            for r in df.itertuples()
+        ]
         (tmp_path / f"multinli_1.0_{name}.jsonl").write_text("\n".join(lines) + "\n")
     mnli = C4.mnli_experiment(tmp_path, TOY, {m: FAST for m in MODELS}, encoder="glove-mean", max_train=300)
     assert mnli.source == str(tmp_path) and mnli.encoder == "glove-mean"

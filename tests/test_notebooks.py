@@ -2,6 +2,7 @@
 
 Static checks of the committed notebooks (the executed ones are checked by nbval and the browser walk).
 """
+
 from __future__ import annotations
 
 import re

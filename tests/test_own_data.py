@@ -7,6 +7,7 @@ papermill in the smoke profile (lists and mappings passed as the strings papermi
 ``tmp_path`` as working directory, then the aligner on the same files, and checks labels, the absence of the paper's
 figures, where the results went (the book's ``book/results/`` untouched) and the mapped files' format.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def _letters(i: int) -> str:
 
 
 def _write_vectors(path: Path, words, vectors) -> None:
-    lines = [f"{len(words)} {vectors.shape[1]}"] + [w + " " + " ".join(f"{x:.6f}" for x in v)
-                                                     for w, v in zip(words, vectors)]
+    lines = [f"{len(words)} {vectors.shape[1]}"] + [
+        w + " " + " ".join(f"{x:.6f}" for x in v) for w, v in zip(words, vectors)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -61,8 +63,11 @@ def planted(tmp_path_factory) -> dict[str, Path]:
 
 
 def _book_results() -> dict[str, tuple[int, int]]:
-    return {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in BOOK_RESULTS.glob("*")} \
-        if BOOK_RESULTS.exists() else {}
+    return (
+        {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in BOOK_RESULTS.glob("*")}
+        if BOOK_RESULTS.exists()
+        else {}
+    )
 
 
 def _outputs(nb) -> str:
@@ -80,18 +85,29 @@ def test_chapter03_and_aligner_on_a_new_pair(planted, tmp_path, monkeypatch):
     monkeypatch.delenv("LPA_RESULTS_DIR", raising=False)
     before, repo_before = _book_results(), {p.name for p in REPO.iterdir()}
     out_nb = tmp_path / "out.ipynb"
-    params = {"profile": "smoke", "pairs": '["en-xx"]', "sweep_pairs": '["en-xx"]', "ablation_pair": "en-xx",
-              "src_vectors": json.dumps({"en-xx": str(planted["src"])}),        # as papermill's -p passes them
-              "tgt_vectors": {"en-xx": str(planted["tgt"])}, "dictionaries": {"en-xx": str(planted["train"])},
-              "test_dictionaries": {"en-xx": str(planted["test"])}, "max_words": N, "n_train": 300, "n_val": 50,
-              "seeds": "[0]", "table2_words": ["saa", "sta"]}
-    papermill.execute_notebook(str(NOTEBOOK), str(out_nb), parameters=params, kernel_name="python3",
-                               cwd=str(tmp_path), progress_bar=False)
+    params = {
+        "profile": "smoke",
+        "pairs": '["en-xx"]',
+        "sweep_pairs": '["en-xx"]',
+        "ablation_pair": "en-xx",
+        "src_vectors": json.dumps({"en-xx": str(planted["src"])}),  # as papermill's -p passes them
+        "tgt_vectors": {"en-xx": str(planted["tgt"])},
+        "dictionaries": {"en-xx": str(planted["train"])},
+        "test_dictionaries": {"en-xx": str(planted["test"])},
+        "max_words": N,
+        "n_train": 300,
+        "n_val": 50,
+        "seeds": "[0]",
+        "table2_words": ["saa", "sta"],
+    }
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(out_nb), parameters=params, kernel_name="python3", cwd=str(tmp_path), progress_bar=False
+    )
     # results beside the run, the book's own untouched
     res_file = tmp_path / "lpa_results" / "03_word_alignment.smoke.json"
     assert res_file.exists()
     assert _book_results() == before
-    assert {p.name for p in REPO.iterdir()} == repo_before                      # no lpa_results/ in the repo
+    assert {p.name for p in REPO.iterdir()} == repo_before  # no lpa_results/ in the repo
     doc = json.loads(res_file.read_text(encoding="utf-8"))
     assert doc["params"]["pairs"] == ["en-xx"] and doc["params"]["not_in_the_paper"] == ["en-xx"]
     # labels: the files' names and EN->XX, never Italian
@@ -115,16 +131,34 @@ def test_chapter03_and_aligner_on_a_new_pair(planted, tmp_path, monkeypatch):
 
     # the command-line aligner on the same files
     out_src, out_tgt, report = tmp_path / "src.mapped.vec", tmp_path / "tgt.mapped.vec", tmp_path / "report.json"
-    rc = cli.main([str(planted["src"]), str(planted["tgt"]), "--train", str(planted["train"]), "--test",
-                   str(planted["test"]), "--method", "lstsq", "--out-src", str(out_src), "--out-tgt", str(out_tgt),
-                   "--report", str(report), "--quiet", "--threads", "1"])
+    rc = cli.main(
+        [
+            str(planted["src"]),
+            str(planted["tgt"]),
+            "--train",
+            str(planted["train"]),
+            "--test",
+            str(planted["test"]),
+            "--method",
+            "lstsq",
+            "--out-src",
+            str(out_src),
+            "--out-tgt",
+            str(out_tgt),
+            "--report",
+            str(report),
+            "--quiet",
+            "--threads",
+            "1",
+        ]
+    )
     assert rc == 0
     for path, first in ((out_src, "saa"), (out_tgt, "xaa")):
         lines = path.read_text(encoding="utf-8").splitlines()
-        assert lines[0] == f"{N} {D_TGT}"                                    # header "n d": mapped to 12-d
+        assert lines[0] == f"{N} {D_TGT}"  # header "n d": mapped to 12-d
         rows = [ln.split(" ") for ln in lines[1:]]
         assert len(rows) == N and rows[0][0] == first and {len(r) for r in rows} == {D_TGT + 1}
-        np.asarray([r[1:] for r in rows], dtype=np.float64)                  # every value a number
+        np.asarray([r[1:] for r in rows], dtype=np.float64)  # every value a number
     rep = json.loads(report.read_text(encoding="utf-8"))
     assert rep["source"]["dim"] == D_SRC and rep["target"]["dim"] == D_TGT and rep["pairs"]["test"] == 100
     assert {s["retrieval"]: s["P@1"] for s in rep["scores"]}["csls"] > 90
@@ -133,13 +167,21 @@ def test_chapter03_and_aligner_on_a_new_pair(planted, tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------------ bad parameters
 def _chapter() -> Chapter:
-    return Chapter(name="03_word_alignment", profile="smoke", device=torch.device("cpu"), threads=1,
-                   results=Results("03_word_alignment", profile="smoke"))
+    return Chapter(
+        name="03_word_alignment",
+        profile="smoke",
+        device=torch.device("cpu"),
+        threads=1,
+        results=Results("03_word_alignment", profile="smoke"),
+    )
 
 
 def _files(planted) -> dict:
-    return dict(src_vectors={"en-xx": str(planted["src"])}, tgt_vectors={"en-xx": str(planted["tgt"])},
-                dictionaries={"en-xx": str(planted["train"])})
+    return dict(
+        src_vectors={"en-xx": str(planted["src"])},
+        tgt_vectors={"en-xx": str(planted["tgt"])},
+        dictionaries={"en-xx": str(planted["train"])},
+    )
 
 
 def test_unknown_pair_without_files_lists_the_pairs_and_what_to_set():
@@ -150,8 +192,9 @@ def test_unknown_pair_without_files_lists_the_pairs_and_what_to_set():
     assert 'src_vectors={"en-xx": "src.vec"}' in msg and "test_dictionaries" in msg and "optionally" in msg
     assert "src_vectors, tgt_vectors, dictionaries do not give its data" in msg
     with pytest.raises(ValueError, match="dictionaries does not give its data"):
-        ch03.settings(_chapter(), pairs=["en-xx"], src_vectors={"en-xx": "glove-en-50d"},
-                      tgt_vectors={"en-xx": "glove-en-50d"})
+        ch03.settings(
+            _chapter(), pairs=["en-xx"], src_vectors={"en-xx": "glove-en-50d"}, tgt_vectors={"en-xx": "glove-en-50d"}
+        )
     with pytest.raises(ValueError, match="pair 'en-xx' is not one of the book's pairs"):
         ch03.load_pair("en-xx")
 
@@ -170,15 +213,19 @@ def test_missing_file_names_the_parameter_the_pair_and_the_path(planted, tmp_pat
 
 
 def test_strings_where_lists_or_mappings_are_expected_are_parsed(planted):
-    files = {k: json.dumps(v) for k, v in _files(planted).items()}       # what papermill's -p passes
+    files = {k: json.dumps(v) for k, v in _files(planted).items()}  # what papermill's -p passes
     cfg = ch03.settings(_chapter(), pairs='["en-xx"]', seeds="[0, 1]", table2_words="['saa']", **files)
     assert cfg.pairs == ["en-xx"] and cfg.seeds == (0, 1) and cfg.table2_words == ["saa"]
-    assert cfg.sweep_pairs == ["en-xx"] and cfg.ablation_pair == "en-xx"        # the defaults follow the pairs
+    assert cfg.sweep_pairs == ["en-xx"] and cfg.ablation_pair == "en-xx"  # the defaults follow the pairs
     c = cfg.configs["en-xx"]
-    assert (c.src, c.tgt, c.dictionary, c.test_dictionary) == (str(planted["src"]), str(planted["tgt"]),
-                                                               str(planted["train"]), None)
+    assert (c.src, c.tgt, c.dictionary, c.test_dictionary) == (
+        str(planted["src"]),
+        str(planted["tgt"]),
+        str(planted["train"]),
+        None,
+    )
     assert c.label == "src.vec -> tgt.vec EN->XX" and c.own_data and not c.paper_figures
-    assert ch03.settings(_chapter(), pairs="['en-it']").pairs == ["en-it"]     # a Python literal too
+    assert ch03.settings(_chapter(), pairs="['en-it']").pairs == ["en-it"]  # a Python literal too
     assert list_param("seeds", (1, 2), item=int) == [1, 2] and list_param("pairs", None) is None
     assert mapping_param("src_vectors", None) == {} and mapping_param("x", "{'a': None}") == {}
 
@@ -186,16 +233,20 @@ def test_strings_where_lists_or_mappings_are_expected_are_parsed(planted):
 def test_unparseable_strings_say_what_to_write():
     with pytest.raises(ValueError) as e:
         ch03.settings(_chapter(), pairs="en-xx")
-    assert str(e.value) == ("parameter pairs: expected a list, got the string 'en-xx'; write pairs = [\"en-xx\"] in "
-                            "the parameters cell, or with papermill -p pairs '[\"en-xx\"]' (or -y 'pairs: "
-                            "[\"en-xx\"]')")
+    assert str(e.value) == (
+        "parameter pairs: expected a list, got the string 'en-xx'; write pairs = [\"en-xx\"] in "
+        "the parameters cell, or with papermill -p pairs '[\"en-xx\"]' (or -y 'pairs: "
+        '["en-xx"]\')'
+    )
     with pytest.raises(ValueError, match=r"parameter seeds: expected a list of items of type int, got \['a'\]"):
         ch03.settings(_chapter(), seeds='["a"]')
     with pytest.raises(ValueError) as e:
         ch03.settings(_chapter(), src_vectors="en-it=/data/src.vec")
-    assert str(e.value).startswith("parameter src_vectors: expected a mapping from pair to file or dataset name, "
-                                   "got the string 'en-it=/data/src.vec'; write src_vectors = "
-                                   '{"en-xx": "/path/to/src.vec"}')
+    assert str(e.value).startswith(
+        "parameter src_vectors: expected a mapping from pair to file or dataset name, "
+        "got the string 'en-it=/data/src.vec'; write src_vectors = "
+        '{"en-xx": "/path/to/src.vec"}'
+    )
     with pytest.raises(ValueError, match="parameter dictionaries: expected a mapping .* got list"):
         ch03.settings(_chapter(), dictionaries=["train.txt"])
     with pytest.raises(ValueError, match="parameter pairs: expected a list of at least one item"):
@@ -204,9 +255,11 @@ def test_unparseable_strings_say_what_to_write():
 
 def test_pairs_named_elsewhere_must_be_run(planted):
     with pytest.raises(ValueError) as e:
-        ch03.settings(_chapter(), **_files(planted))                       # en-xx given, but not in pairs
-    assert str(e.value) == ("parameter src_vectors: pair 'en-xx' is not in pairs ['en-it', 'en-fr']; add it to "
-                            'pairs (e.g. pairs = ["en-it", "en-fr", "en-xx"]) or remove it from src_vectors')
+        ch03.settings(_chapter(), **_files(planted))  # en-xx given, but not in pairs
+    assert str(e.value) == (
+        "parameter src_vectors: pair 'en-xx' is not in pairs ['en-it', 'en-fr']; add it to "
+        'pairs (e.g. pairs = ["en-it", "en-fr", "en-xx"]) or remove it from src_vectors'
+    )
     with pytest.raises(ValueError, match=r"parameter sweep_pairs: 'en-de' is not in pairs \['en-it', 'en-fr'\]"):
         ch03.settings(_chapter(), sweep_pairs=["en-de"])
     with pytest.raises(ValueError, match=r"parameter ablation_pair: 'en-de' is not in pairs"):
@@ -234,10 +287,21 @@ def test_chapter05_on_a_new_pair(planted, tmp_path, monkeypatch):
     monkeypatch.delenv("LPA_RESULTS_DIR", raising=False)
     before = _book_results()
     out_nb = tmp_path / "out05.ipynb"
-    params = {"profile": "smoke", "pairs": '["en-xx"]', "src_vectors": {"en-xx": str(planted["src"])},
-              "tgt_vectors": {"en-xx": str(planted["tgt"])}, "dictionaries": {"en-xx": str(planted["train"])}}
-    papermill.execute_notebook(str(REPO / "notebooks" / "05_adversarial_autoencoder.ipynb"), str(out_nb),
-                               parameters=params, kernel_name="python3", cwd=str(tmp_path), progress_bar=False)
+    params = {
+        "profile": "smoke",
+        "pairs": '["en-xx"]',
+        "src_vectors": {"en-xx": str(planted["src"])},
+        "tgt_vectors": {"en-xx": str(planted["tgt"])},
+        "dictionaries": {"en-xx": str(planted["train"])},
+    }
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "05_adversarial_autoencoder.ipynb"),
+        str(out_nb),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
     doc = json.loads((tmp_path / "lpa_results" / "05_adversarial_autoencoder.smoke.json").read_text("utf-8"))
     assert _book_results() == before
     assert doc["params"]["not_in_the_paper"] == ["EN-XX"] and set(doc["params"]["pairs"]) == {"EN-XX"}
@@ -246,4 +310,4 @@ def test_chapter05_on_a_new_pair(planted, tmp_path, monkeypatch):
     assert {r["run"] for r in doc["tables"]["collapse"]} >= {"XX vectors (reference)"}
     assert list(doc["tables"]["paper_lists_side_by_side"][0]) == ["paper, EN→IT (Wikipedia word2vec)"]
     prec = {(r["map"], r["retrieval"]): r["p@1"] for r in doc["tables"]["precision"]}
-    assert prec[("supervised Procrustes", "nn")] > 0.9                   # the planted pair is linear
+    assert prec[("supervised Procrustes", "nn")] > 0.9  # the planted pair is linear

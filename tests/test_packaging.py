@@ -3,6 +3,7 @@
 ``pip install .`` gives the library (``lpa_utils.align``, ``maths``, ``data``, ``models``) with its runtime
 dependencies; the extras add the dataset builders (``data``), the book (``book``) and the tests (``test``).
 """
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 #: import name -> distribution name, where they differ
-DIST = {"sklearn": "scikit-learn", "yaml": "pyyaml", "myst_nb": "myst-nb", "IPython": "ipython",
-        "sentence_transformers": "sentence-transformers"}
+DIST = {
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "myst_nb": "myst-nb",
+    "IPython": "ipython",
+    "sentence_transformers": "sentence-transformers",
+}
 LIBRARY = ("checks.py", "config.py", "io.py", "__init__.py", "data", "maths", "align", "models")
 
 
@@ -67,14 +73,20 @@ def test_book_and_tools_imports_are_in_the_book_and_test_extras():
 def test_the_runtime_core_needs_no_book_package():
     """The core imports only the runtime dependencies at module level (dataset builders import lazily)."""
     pkg = ROOT / "lpa_utils"
-    paths = [p for part in ("checks.py", "config.py", "io.py", "maths", "align")
-             for p in ([pkg / part] if part.endswith(".py") else (pkg / part).rglob("*.py"))]
+    paths = [
+        p
+        for part in ("checks.py", "config.py", "io.py", "maths", "align")
+        for p in ([pkg / part] if part.endswith(".py") else (pkg / part).rglob("*.py"))
+    ]
     assert not _missing(paths, _declared())
 
 
 def test_every_declared_requirement_is_pinned_in_the_lock():
-    lock = {_name(line) for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line and not line.startswith("#")}
+    lock = {
+        _name(line)
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     declared = _declared("data", "book", "test") - {"lpa-utils"}
     assert declared <= lock, f"not pinned in requirements.txt: {sorted(declared - lock)}"
     assert any(line == "torch==2.13.0" for line in (ROOT / "requirements.txt").read_text().splitlines())

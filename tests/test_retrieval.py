@@ -1,5 +1,6 @@
 """lpa_utils.maths.retrieval: NN / CSLS / inverted softmax against hand-worked cases and plain NumPy formulas,
 batched translation against the full score matrix, and the MUSE / VecMap evaluation protocol."""
+
 import math
 
 import numpy as np
@@ -21,7 +22,7 @@ from lpa_utils.maths.retrieval import (
 
 # ------------------------------------------------------------------------------------------- hand-worked
 Q2 = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-T3 = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)   # cos(Q, T) = [[1, .6, 0], [0, .8, 1]]
+T3 = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)  # cos(Q, T) = [[1, .6, 0], [0, .8, 1]]
 
 
 def test_nn_scores_match_sklearn_cosine():
@@ -78,7 +79,7 @@ def _numpy_reference(Q, T, R, method, k, beta):
     S = Qn @ Tn.T
     if method == "nn":
         return S
-    SR = Rn @ Tn.T                                   # (n_ref, m)
+    SR = Rn @ Tn.T  # (n_ref, m)
     if method == "csls":
         r_t = np.sort(S, axis=1)[:, ::-1][:, :k].mean(1)
         r_s = np.sort(SR, axis=0)[::-1][:k].mean(0)
@@ -93,13 +94,16 @@ def test_full_scores_and_batched_translate_match_numpy(method, with_ref):
     Q, T = rng.normal(size=(40, 16)), rng.normal(size=(530, 16))
     R = np.vstack([Q, rng.normal(size=(90, 16))]) if with_ref else None
     want = _numpy_reference(Q, T, R, method, k=10, beta=12.0)
-    fn = {"nn": lambda: nn_scores(Q, T, device="cpu"),
-          "csls": lambda: csls_scores(Q, T, k=10, src_ref=R, device="cpu"),
-          "isf": lambda: inverted_softmax_scores(Q, T, beta=12.0, src_ref=R, device="cpu")}[method]
+    fn = {
+        "nn": lambda: nn_scores(Q, T, device="cpu"),
+        "csls": lambda: csls_scores(Q, T, k=10, src_ref=R, device="cpu"),
+        "isf": lambda: inverted_softmax_scores(Q, T, beta=12.0, src_ref=R, device="cpu"),
+    }[method]
     np.testing.assert_allclose(fn().numpy(), want, atol=2e-5)
     # batched top-k (blocks of 37 targets, not dividing 530) equals the full matrix's top-k, scores included
-    top, sc = translate(Q, T, method, k=10, topk=5, batch_size=37, beta=12.0, src_ref=R, device="cpu",
-                        return_scores=True)
+    top, sc = translate(
+        Q, T, method, k=10, topk=5, batch_size=37, beta=12.0, src_ref=R, device="cpu", return_scores=True
+    )
     np.testing.assert_array_equal(top.numpy(), np.argsort(-want, axis=1, kind="stable")[:, :5])
     np.testing.assert_allclose(sc.numpy(), np.take_along_axis(want, top.numpy(), 1), atol=2e-5)
 
@@ -127,17 +131,19 @@ def test_evaluate_translation_muse_protocol_hand_worked():
     # mapped source vectors: a -> x, b -> y, c -> x (wrong: gold z), e -> z (not tested)
     S = np.array([[1, 0, 0], [0, 1, 0], [0.9, 0, 0.1], [0, 0, 1]], dtype=np.float32)
     T = np.eye(3, dtype=np.float32)
-    test = pd.DataFrame({"src": ["a", "b", "b", "c", "d", "a", "a"],
-                         "tgt": ["x", "z", "y", "z", "w", "q", "x"]})      # d: source OOV; q: target OOV; dup a-x
+    test = pd.DataFrame(
+        {"src": ["a", "b", "b", "c", "d", "a", "a"], "tgt": ["x", "z", "y", "z", "w", "q", "x"]}
+    )  # d: source OOV; q: target OOV; dup a-x
     ev = evaluate_translation(S, T, src_words, tgt_words, test, method="nn", ks=(1, 2), device="cpu")
-    assert ev["n_pairs"] == 4                   # a-x, b-z, b-y, c-z (the duplicate a-x counted once)
-    assert ev["n_oov_pairs"] == 2               # d-w and a-q
+    assert ev["n_pairs"] == 4  # a-x, b-z, b-y, c-z (the duplicate a-x counted once)
+    assert ev["n_oov_pairs"] == 2  # d-w and a-q
     assert ev["n_queries"] == 3 and ev["n_oov_words"] == 1
-    assert ev["coverage"] == pytest.approx(3 / 4)          # d has no pair in the vocabularies; a still counts
-    assert ev["p@1"] == pytest.approx(2 / 3)               # a right, b right (y is one of its golds), c wrong
-    assert ev["p@2"] == pytest.approx(1.0)                 # c's second candidate is z
-    ev2 = evaluate_translation(S, T, src_words, tgt_words, test, method="nn", ks=(1,), device="cpu",
-                               return_predictions=True)
+    assert ev["coverage"] == pytest.approx(3 / 4)  # d has no pair in the vocabularies; a still counts
+    assert ev["p@1"] == pytest.approx(2 / 3)  # a right, b right (y is one of its golds), c wrong
+    assert ev["p@2"] == pytest.approx(1.0)  # c's second candidate is z
+    ev2 = evaluate_translation(
+        S, T, src_words, tgt_words, test, method="nn", ks=(1,), device="cpu", return_predictions=True
+    )
     assert ev2["query_words"] == ["a", "b", "c"] and ev2["top"][:, 0].tolist() == [0, 1, 0]
 
 
@@ -150,8 +156,9 @@ def test_gold_table_and_hits():
 
 def test_evaluate_translation_bad_input():
     with pytest.raises(ValueError, match="src_words"):
-        evaluate_translation(np.ones((2, 2)), np.ones((2, 2)), ["a"], ["x", "y"], pd.DataFrame({"src": ["a"],
-                                                                                                  "tgt": ["x"]}))
+        evaluate_translation(
+            np.ones((2, 2)), np.ones((2, 2)), ["a"], ["x", "y"], pd.DataFrame({"src": ["a"], "tgt": ["x"]})
+        )
     with pytest.raises(ValueError, match="columns 'src' and 'tgt'"):
         evaluate_translation(np.ones((1, 2)), np.ones((1, 2)), ["a"], ["x"], pd.DataFrame({"s": ["a"]}))
 
@@ -159,8 +166,9 @@ def test_evaluate_translation_bad_input():
 def test_evaluate_translation_all_oov_raises():
     """A test set with no pair in the vocabularies used to give p@1 = nan silently (issue 16); now it says so."""
     with pytest.raises(ValueError, match="none of the 1 test pairs"):
-        evaluate_translation(np.ones((1, 2)), np.ones((1, 2)), ["a"], ["x"],
-                             pd.DataFrame({"src": ["b"], "tgt": ["x"]}), method="csls")
+        evaluate_translation(
+            np.ones((1, 2)), np.ones((1, 2)), ["a"], ["x"], pd.DataFrame({"src": ["b"], "tgt": ["x"]}), method="csls"
+        )
 
 
 def test_large_translate_runs_in_blocks_without_full_matrix():
@@ -180,8 +188,11 @@ def test_low_rank_source_vocabulary_gives_the_same_statistics(method):
     R = rng.normal(size=(300, 8)) @ rng.normal(size=(8, 40))
     Q, T = R[:25], rng.normal(size=(200, 40))
     want = _numpy_reference(Q, T, R, method, k=10, beta=12.0)
-    got = (csls_scores(Q, T, k=10, src_ref=R, device="cpu") if method == "csls"
-           else inverted_softmax_scores(Q, T, beta=12.0, src_ref=R, device="cpu")).numpy()
+    got = (
+        csls_scores(Q, T, k=10, src_ref=R, device="cpu")
+        if method == "csls"
+        else inverted_softmax_scores(Q, T, beta=12.0, src_ref=R, device="cpu")
+    ).numpy()
     np.testing.assert_allclose(got, want, atol=2e-5)
     top = translate(Q, T, method, k=10, topk=3, beta=12.0, src_ref=R, device="cpu")
     np.testing.assert_array_equal(top.numpy(), np.argsort(-want, axis=1, kind="stable")[:, :3])

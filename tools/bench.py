@@ -20,6 +20,7 @@ are the first 20,000 Finnish floret vectors when cached (``floret-fi-300d``), el
 rows use seeded Gaussian data (no cached 300-d vocabulary has 200,000 words). The machine is shared: timings are
 the best of ``--repeat`` runs and are only comparable within one table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,6 @@ def _vectors(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, str]:
     """The first ``n`` floret-fi vectors (``d`` = 300) if cached, else seeded Gaussian data. -> (array, label)."""
     if d == 300:
         try:
-
             ds = DATASETS.get("floret-fi-300d")
             if ds is not None and getattr(ds, "is_cached", lambda: True)():
                 emb = load_embeddings("floret-fi-300d", max_words=n)
@@ -78,7 +78,6 @@ def _vectors(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, str]:
 def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.DataFrame:
     """Time every row (see the module docstring); returns the table (one row per comparison)."""
 
-
     S = SIZES[profile]
     n, d, k = S["n"], S["d"], S["k"]
     rows = []
@@ -86,11 +85,22 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
     def add(task, size, ours_s, reference, ref_s, target, data, note=""):
         ratio = ours_s / ref_s if ref_s > 0 else float("nan")
         meets = {"<= 1x": ratio <= 1.0, "<= 2x": ratio <= 2.0}.get(target)
-        rows.append({"task": task, "size": size, "ours_s": ours_s, "reference": reference, "ref_s": ref_s,
-                     "ratio": ratio, "target": target, "meets": meets, "data": data, "note": note})
+        rows.append(
+            {
+                "task": task,
+                "size": size,
+                "ours_s": ours_s,
+                "reference": reference,
+                "ref_s": ref_s,
+                "ratio": ratio,
+                "target": target,
+                "meets": meets,
+                "data": data,
+                "note": note,
+            }
+        )
         if progress:
-            print(f"  {task:<34} ours {ours_s:8.3f} s  {reference:<44} {ref_s:8.3f} s  ratio {ratio:6.2f}",
-                  flush=True)
+            print(f"  {task:<34} ours {ours_s:8.3f} s  {reference:<44} {ref_s:8.3f} s  ratio {ratio:6.2f}", flush=True)
 
     # warm-up (first-call costs: thread pools, lazy imports) on tiny inputs, not timed
     Xw = torch.randn(300, 16, generator=torch.Generator().manual_seed(0))
@@ -115,16 +125,31 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
     t_build = _best_of(lambda: res.__setitem__("tree", KDTree(X.astype(np.float64))), 1)
     t_query = _best_of(lambda: res["tree"].query(X[:nq].astype(np.float64), k=k + 1), 1)
     t_kd = t_build + t_query * n / nq
-    add("neighbours (knn brute)", size_nb, t_ours, "sklearn KDTree (the paper's)", t_kd, "<= 1x", xlabel,
-        note=f"KD-tree queried for {nq:,} of {n:,} points, scaled x{n / nq:g} (+ build {t_build:.2f} s)")
+    add(
+        "neighbours (knn brute)",
+        size_nb,
+        t_ours,
+        "sklearn KDTree (the paper's)",
+        t_kd,
+        "<= 1x",
+        xlabel,
+        note=f"KD-tree queried for {nq:,} of {n:,} points, scaled x{n / nq:g} (+ build {t_build:.2f} s)",
+    )
 
     # ---- LLE weights on the same neighbour lists
     idx = res["nb"][1]
     idx_np = idx.numpy()
     t_lle = _best_of(lambda: lle_weights(Xt, idx, reg=1e-3, device="cpu"), repeat)
     t_bary = _best_of(lambda: barycenter_weights(X, X, idx_np, reg=1e-3), repeat)
-    add("LLE weights (eq. 1 / 6)", f"{n:,} points, k = {k}, {d} d", t_lle, "sklearn barycenter_weights", t_bary,
-        "<= 1x", xlabel)
+    add(
+        "LLE weights (eq. 1 / 6)",
+        f"{n:,} points, k = {k}, {d} d",
+        t_lle,
+        "sklearn barycenter_weights",
+        t_bary,
+        "<= 1x",
+        xlabel,
+    )
 
     # ---- CSLS against the matmul bound
     q, m = S["q"], S["m"]
@@ -136,7 +161,7 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
 
     def plain_matmul():
         for s in range(0, m, b):
-            Qn @ Tn[s:s + b].T
+            Qn @ Tn[s : s + b].T
 
     t_mm = _best_of(plain_matmul, repeat)
     gflops = 2.0 * q * m * d / t_mm / 1e9
@@ -144,8 +169,16 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
     glabel = "Gaussian (seed 1)"
     for meth, target in (("csls", "<= 2x"), ("nn", "<= 2x"), ("isf", "<= 2x")):
         t_r = _best_of(lambda: translate(Q, T, meth, k=10, topk=10, device="cpu"), repeat)
-        add(f"retrieval {meth.upper()} (translate)", size_r, t_r, f"torch matmul, same size ({gflops:.0f} GFLOP/s)",
-            t_mm, target, glabel, note=f"ours achieves {2.0 * q * m * d / t_r / 1e9:.0f} GFLOP/s")
+        add(
+            f"retrieval {meth.upper()} (translate)",
+            size_r,
+            t_r,
+            f"torch matmul, same size ({gflops:.0f} GFLOP/s)",
+            t_mm,
+            target,
+            glabel,
+            note=f"ours achieves {2.0 * q * m * d / t_r / 1e9:.0f} GFLOP/s",
+        )
     threads = torch.get_num_threads()
     if threads > 1:
         # the per-block top-k selections are memory-bound and scale worse with threads than the GEMM: one thread
@@ -155,9 +188,16 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
             t_c1 = _best_of(lambda: translate(Q, T, "csls", k=10, topk=10, device="cpu"), repeat)
         finally:
             torch.set_num_threads(threads)
-        add("retrieval CSLS (translate), 1 thread", size_r, t_c1,
-            f"torch matmul, same size, 1 thread ({2.0 * q * m * d / t_mm1 / 1e9:.0f} GFLOP/s)", t_mm1, "<= 2x", glabel,
-            note=f"the same comparison on one thread (the rows above use {threads})")
+        add(
+            "retrieval CSLS (translate), 1 thread",
+            size_r,
+            t_c1,
+            f"torch matmul, same size, 1 thread ({2.0 * q * m * d / t_mm1 / 1e9:.0f} GFLOP/s)",
+            t_mm1,
+            "<= 2x",
+            glabel,
+            note=f"the same comparison on one thread (the rows above use {threads})",
+        )
 
     # ---- LPA on 3,000 pairs: phase 1 against scikit-learn, one phase-2 epoch against MSE and the literal eq. 5
 
@@ -175,23 +215,46 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
         barycenter_weights(X[:p], X, ind, reg=1e-3)
 
     t_skp1 = _best_of(sk_phase1, repeat)
-    add("LPA phase 1 (knn + LLE weights)", size_e, t_p1, "sklearn NearestNeighbors + barycenter_weights", t_skp1,
-        "<= 1x", xlabel)
+    add(
+        "LPA phase 1 (knn + LLE weights)",
+        size_e,
+        t_p1,
+        "sklearn NearestNeighbors + barycenter_weights",
+        t_skp1,
+        "<= 1x",
+        xlabel,
+    )
     common = dict(k=k, beta=1.0, ortho=1.0, lr=1e-3, batch_size=256, patience=None, seed=0, device="cpu")
 
     def per_epoch(**kw):
         """(fit with 3 epochs - fit with 1 epoch) / 2: one phase-2 epoch without phase 1 and set-up costs."""
-        r = max(repeat, 3)                      # a difference of two timings: best of 3 at least against spikes
+        r = max(repeat, 3)  # a difference of two timings: best of 3 at least against spikes
         t3 = _best_of(lambda: SGDAligner(epochs=3, **common, **kw).fit(X, Y, pairs), r)
         t1 = _best_of(lambda: SGDAligner(epochs=1, **common, **kw).fit(X, Y, pairs), r)
         return max(t3 - t1, 1e-9) / 2
 
     t_lpa, t_mse = per_epoch(loss="lpa"), per_epoch(loss="mse")
     t_exact = per_epoch(loss="lpa", lpl_exact=True)
-    add("one LPA epoch (phase 2, eq. 7)", size_e, t_lpa, "one MSE epoch (eq. 4)", t_mse, "-", xlabel,
-        note="mini-batches of 256 pairs, Adam")
-    add("one LPA epoch (phase 2, eq. 7)", size_e, t_lpa, "same, literal (p, k, d) form of eq. 5", t_exact, "<= 1x",
-        xlabel, note="ours uses sum_j W_ij f(x_j) = f(sum_j W_ij x_j) for the linear f")
+    add(
+        "one LPA epoch (phase 2, eq. 7)",
+        size_e,
+        t_lpa,
+        "one MSE epoch (eq. 4)",
+        t_mse,
+        "-",
+        xlabel,
+        note="mini-batches of 256 pairs, Adam",
+    )
+    add(
+        "one LPA epoch (phase 2, eq. 7)",
+        size_e,
+        t_lpa,
+        "same, literal (p, k, d) form of eq. 5",
+        t_exact,
+        "<= 1x",
+        xlabel,
+        note="ours uses sum_j W_ij f(x_j) = f(sum_j W_ij x_j) for the linear f",
+    )
     return pd.DataFrame(rows)
 
 
@@ -207,23 +270,42 @@ def main(argv=None) -> pd.DataFrame:
     profile = "smoke" if args.quick else "full"
     repeat = args.repeat or (3 if args.quick else 1)
 
-    info = {"threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-            "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "sizes": SIZES[profile], "repeat": repeat}
+    info = {
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "sizes": SIZES[profile],
+        "repeat": repeat,
+    }
     print(f"lpa_utils benchmark ({profile}; torch {torch.__version__}, {info['threads']} threads)", flush=True)
     t0 = time.perf_counter()
     df = run(profile, repeat=repeat)
     info["wall_s"] = round(time.perf_counter() - t0, 2)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 48):
-        print(df[["task", "size", "ours_s", "reference", "ref_s", "ratio", "target", "meets"]].round(3).to_string(
-            index=False))
+        print(
+            df[["task", "size", "ours_s", "reference", "ref_s", "ratio", "target", "meets"]]
+            .round(3)
+            .to_string(index=False)
+        )
         print(f"total {info['wall_s']} s")
     if not args.no_save:
         res = Results("bench", profile=profile, params=info, directory=results_dir())
         for r in df.itertuples(index=False):
-            res.add("wall time", data=f"{r.size}; {r.data}", method=f"{r.task} (ours)", mean=r.ours_s, unit="s",
-                    reference=r.reference, reference_s=r.ref_s, ratio=r.ratio, target=r.target, meets=r.meets,
-                    note=r.note)
+            res.add(
+                "wall time",
+                data=f"{r.size}; {r.data}",
+                method=f"{r.task} (ours)",
+                mean=r.ours_s,
+                unit="s",
+                reference=r.reference,
+                reference_s=r.ref_s,
+                ratio=r.ratio,
+                target=r.target,
+                meets=r.meets,
+                note=r.note,
+            )
         res.add_table("bench", df)
         print("wrote", res.save())
     return df
@@ -236,18 +318,29 @@ def bench_markdown(profile: str = "full") -> str:
     df = pd.DataFrame(doc["tables"]["bench"]).reset_index(drop=True)
     p = doc.get("params", {})
     # narrow enough for the page: each row's data and note go to a numbered list under the table
-    out = pd.DataFrame({
-        "#": [str(i + 1) for i in range(len(df))], "task": df["task"], "size": df["size"],
-        "ours (s)": df["ours_s"], "reference": df["reference"], "reference (s)": df["ref_s"],
-        "ours / reference": df["ratio"], "target": df["target"],
-        "met": df["meets"].map(lambda v: "yes" if v is True else ("**no**" if v is False else "")),
-    })
-    notes = [f"{i + 1}. {r['task']}: " + "; ".join(str(r[c]) for c in ("data", "note")
-                                                   if c in df and isinstance(r[c], str) and r[c].strip())
-             for i, r in df.iterrows()]
-    head = (f"Measured {doc.get('finished', '')} with torch {p.get('torch', '?')} on {p.get('threads', '?')} "
-            f"threads ({p.get('cpu_count', '?')} CPUs visible), best of {p.get('repeat', 1)}; "
-            f"total {p.get('wall_s', '?')} s.\n\n")
+    out = pd.DataFrame(
+        {
+            "#": [str(i + 1) for i in range(len(df))],
+            "task": df["task"],
+            "size": df["size"],
+            "ours (s)": df["ours_s"],
+            "reference": df["reference"],
+            "reference (s)": df["ref_s"],
+            "ours / reference": df["ratio"],
+            "target": df["target"],
+            "met": df["meets"].map(lambda v: "yes" if v is True else ("**no**" if v is False else "")),
+        }
+    )
+    notes = [
+        f"{i + 1}. {r['task']}: "
+        + "; ".join(str(r[c]) for c in ("data", "note") if c in df and isinstance(r[c], str) and r[c].strip())
+        for i, r in df.iterrows()
+    ]
+    head = (
+        f"Measured {doc.get('finished', '')} with torch {p.get('torch', '?')} on {p.get('threads', '?')} "
+        f"threads ({p.get('cpu_count', '?')} CPUs visible), best of {p.get('repeat', 1)}; "
+        f"total {p.get('wall_s', '?')} s.\n\n"
+    )
     return head + md_table(out, floatfmt=".3g") + "\n\nData and notes, by row:\n\n" + "\n".join(notes) + "\n"
 
 

@@ -11,6 +11,7 @@
 ``python -m tools.book strip notebooks/NN_x.ipynb ...``
     Strips outputs except those of ``nbval-check-output`` cells (what is committed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,9 @@ def _fmt(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m else f"{seconds:.1f}s"
 
 
-def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | None = None,
-                    log_output: bool = False) -> float:
+def execute_chapter(
+    nb: Path, out: Path, profile: str, *, parameters: dict | None = None, log_output: bool = False
+) -> float:
     """Execute ``nb`` with papermill into ``out`` (cwd = the notebooks folder); returns the wall time in s.
 
     Raises :class:`ChapterFailed` naming the notebook, the failing cell and the error.
@@ -87,9 +89,17 @@ def execute_chapter(nb: Path, out: Path, profile: str, *, parameters: dict | Non
     ipc = Config()
     ipc.KernelManager.transport = "ipc"
     try:
-        pm.execute_notebook(str(nb), str(out), parameters=params, kernel_name="python3", cwd=str(nb.parent),
-                            progress_bar=False, log_output=log_output, request_save_on_cell_execute=True,
-                            config=ipc)
+        pm.execute_notebook(
+            str(nb),
+            str(out),
+            parameters=params,
+            kernel_name="python3",
+            cwd=str(nb.parent),
+            progress_bar=False,
+            log_output=log_output,
+            request_save_on_cell_execute=True,
+            config=ipc,
+        )
     except PapermillExecutionError as exc:
         raise ChapterFailed(
             f"{nb.name}: cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}\n"
@@ -112,7 +122,6 @@ MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c
 def ensure_mathjax() -> Path:
     """The ``es5`` folder of MathJax 3.2.2, downloaded once into the data cache (checksum verified)."""
 
-
     dest = data_dir() / "mathjax-3.2.2"
     if (dest / "tex-chtml-full.js").exists():
         return dest
@@ -120,15 +129,17 @@ def ensure_mathjax() -> Path:
     try:
         blob = urllib.request.urlopen(MATHJAX_URL, timeout=60).read()
     except OSError as exc:
-        raise SystemExit(f"cannot download {MATHJAX_URL} ({exc}); the book serves MathJax itself. Download that "
-                         f"file by hand and unpack its package/es5 folder to {dest}") from None
+        raise SystemExit(
+            f"cannot download {MATHJAX_URL} ({exc}); the book serves MathJax itself. Download that "
+            f"file by hand and unpack its package/es5 folder to {dest}"
+        ) from None
     digest = hashlib.sha256(blob).hexdigest()
     if digest != MATHJAX_SHA256:
         raise SystemExit(f"{MATHJAX_URL}: sha256 {digest} does not match the expected {MATHJAX_SHA256}")
     with atomic_path(dest) as tmp, tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
         members = [m for m in tar.getmembers() if m.name.startswith("package/es5/")]
         for m in members:
-            m.name = m.name[len("package/es5/"):]
+            m.name = m.name[len("package/es5/") :]
         tar.extractall(tmp, members=members, filter="data")
     return dest
 
@@ -174,8 +185,16 @@ def render(src: Path, output_root: Path, profile: str = "full") -> Path:
     """Run ``jupyter-book build`` on the staged ``src`` (warnings are errors); returns the html folder."""
 
     write_generated_pages(src / "book" / "_generated", profile)
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(output_root),
-           "-W", "--keep-going", "-q"]
+    cmd = [
+        str(Path(sys.executable).parent / "jupyter-book"),
+        "build",
+        str(src),
+        "--path-output",
+        str(output_root),
+        "-W",
+        "--keep-going",
+        "-q",
+    ]
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -264,6 +283,7 @@ def build(profile: str | None = None, only: list[str] | None = None, render_html
 
 # -- committed notebooks: keep only the outputs nbval checks ---------------------------------------------
 
+
 def _is_checked(cell) -> bool:
     return CHECK_TAG in cell.get("metadata", {}).get("tags", [])
 
@@ -305,8 +325,9 @@ def refresh_checked(nb_path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.book", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.book", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="execute the chapters and render the HTML book")
     b.add_argument("--profile", default=None, choices=["full", "smoke"])

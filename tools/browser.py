@@ -9,6 +9,7 @@ not load, math left as raw TeX (``\\[`` or ``\\(`` in a ``.math`` element after 
 stylesheets applied, and the previous/next links; it saves a screenshot of each page under ``screenshots/``
 next to the html folder (not committed).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,9 +26,16 @@ from typing import Iterator
 
 import pandas as pd
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
 
 
 def chromium_path() -> str | None:
@@ -126,8 +134,12 @@ _MATHJAX_DONE_JS = r"""
 """
 
 
-def walk(html_dir: str | Path, pages: list[str] | None = None, screenshot_dir: str | Path | None = None,
-         timeout_ms: int = 30000) -> list[PageReport]:
+def walk(
+    html_dir: str | Path,
+    pages: list[str] | None = None,
+    screenshot_dir: str | Path | None = None,
+    timeout_ms: int = 30000,
+) -> list[PageReport]:
     """Visit ``pages`` (default: every .html page except genindex/search) and report on each."""
     from playwright.sync_api import sync_playwright
 
@@ -135,9 +147,14 @@ def walk(html_dir: str | Path, pages: list[str] | None = None, screenshot_dir: s
     if not (html_dir / "index.html").exists():
         raise FileNotFoundError(f"{html_dir}/index.html: no rendered book here; run `make book` first")
     if pages is None:
-        pages = sorted(str(p.relative_to(html_dir)) for p in html_dir.rglob("*.html")
-                       if p.name not in ("genindex.html", "search.html") and "_static" not in p.parts
-                       and "_sources" not in p.parts and "mathjax" not in p.parts)
+        pages = sorted(
+            str(p.relative_to(html_dir))
+            for p in html_dir.rglob("*.html")
+            if p.name not in ("genindex.html", "search.html")
+            and "_static" not in p.parts
+            and "_sources" not in p.parts
+            and "mathjax" not in p.parts
+        )
     shots = Path(screenshot_dir) if screenshot_dir else html_dir.parent / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     reports = []
@@ -150,13 +167,18 @@ def walk(html_dir: str | Path, pages: list[str] | None = None, screenshot_dir: s
                 page.on("console", lambda m, r=rep: r.console_errors.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e, r=rep: r.console_errors.append(str(e)))
                 page.on("requestfailed", lambda q, r=rep: r.failed_requests.append(f"{q.url} ({q.failure})"))
-                page.on("response", lambda s, r=rep: r.failed_requests.append(f"{s.url} (HTTP {s.status})")
-                        if s.status >= 400 else None)
+                page.on(
+                    "response",
+                    lambda s, r=rep: (
+                        r.failed_requests.append(f"{s.url} (HTTP {s.status})") if s.status >= 400 else None
+                    ),
+                )
                 page.goto(base + rel, wait_until="networkidle", timeout=timeout_ms)
                 try:
                     page.wait_for_function(_MATHJAX_DONE_JS, timeout=timeout_ms)
-                    page.evaluate("async () => { if (window.MathJax && MathJax.startup) "
-                                  "await MathJax.startup.promise; }")
+                    page.evaluate(
+                        "async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }"
+                    )
                 except Exception:  # noqa: BLE001 - reported below as raw math
                     pass
                 info = page.evaluate(_PAGE_JS)
@@ -182,9 +204,11 @@ def search_works(html_dir: str | Path, query: str = "manifold", timeout_ms: int 
         try:
             page = browser.new_page()
             page.goto(f"{base}search.html?q={query}", wait_until="networkidle", timeout=timeout_ms)
-            page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0 || "
-                                   "(document.querySelector('#search-results p') || {}).innerText",
-                                   timeout=timeout_ms)
+            page.wait_for_function(
+                "() => document.querySelectorAll('#search-results li').length > 0 || "
+                "(document.querySelector('#search-results p') || {}).innerText",
+                timeout=timeout_ms,
+            )
             return page.evaluate("() => document.querySelectorAll('#search-results li').length")
         finally:
             browser.close()

@@ -7,6 +7,7 @@ Ignored: the run's parameters, start/finish stamps and wall times, any record or
 is a time (``seconds``, ``time``, ``_s``), and the spelling of a claim's artefact (a key of
 :data:`lpa_utils.report.papers.ARTEFACTS` and the label the paper prints are the same artefact).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,8 +87,11 @@ def compare(old: dict, new: dict, rel: float = 0.0) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.compare_results", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.compare_results",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("old", type=Path)
     ap.add_argument("new", type=Path)
     ap.add_argument("--rel", type=float, default=0.0, help="relative tolerance for floats (default: exact)")

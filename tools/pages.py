@@ -4,6 +4,7 @@ The book's prose pages include these files (``book/_generated/*.inc``), so that 
 from the run that built it, never typed by hand. :func:`write_generated_pages` is called by
 ``tools.book`` on the staged copy of the book before Jupyter Book renders it.
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,13 @@ from tools.bench import bench_markdown as bench_table
 from tools.paths import results_dir
 from tools.scaling import plot as plot_scaling
 
-CHAPTERS = ("01_manifolds", "02_lle_weights", "03_word_alignment", "04_nli_regularisation",
-            "05_adversarial_autoencoder")
+CHAPTERS = (
+    "01_manifolds",
+    "02_lle_weights",
+    "03_word_alignment",
+    "04_nli_regularisation",
+    "05_adversarial_autoencoder",
+)
 
 
 def datasets_markdown() -> str:
@@ -47,8 +53,14 @@ def chapter_timing_markdown(profile: str, executed_dir: Path | None = None) -> s
         if executed_dir is not None and (executed_dir / f"{ch}.ipynb").exists():
             meta = nbformat.read(executed_dir / f"{ch}.ipynb", as_version=4).metadata.get("papermill", {})
             duration = meta.get("duration")
-        rows.append({"chapter": ch, "profile": profile, "executed in (s)": duration,
-                     "results written (UTC)": docs.get(ch, {}).get("finished", "missing")})
+        rows.append(
+            {
+                "chapter": ch,
+                "profile": profile,
+                "executed in (s)": duration,
+                "results written (UTC)": docs.get(ch, {}).get("finished", "missing"),
+            }
+        )
     return md_table(pd.DataFrame(rows), floatfmt=".0f")
 
 
@@ -92,33 +104,40 @@ def data_cost_markdown() -> str:
 
     log = fetch_log()
     disk = S.dir_size(S.data_dir()) / 1e6
-    lines = [f"The data cache `{S.data_dir().name}/` holds **{disk:,.0f} MB** now "
-             f"(downloads {S.dir_size(S.downloads_dir()) / 1e6:,.0f} MB)."]
+    lines = [
+        f"The data cache `{S.data_dir().name}/` holds **{disk:,.0f} MB** now "
+        f"(downloads {S.dir_size(S.downloads_dir()) / 1e6:,.0f} MB)."
+    ]
     first = [e for e in log if e.get("first_fetch")]
     if first:
         e = first[-1]
-        lines.append(f"The last first-time fetch of every offline default took **{e['seconds']:.0f} s** "
-                     f"({e['finished']}, {e.get('cpus')} CPUs) and left {e['disk_mb']:,.0f} MB.")
+        lines.append(
+            f"The last first-time fetch of every offline default took **{e['seconds']:.0f} s** "
+            f"({e['finished']}, {e.get('cpus')} CPUs) and left {e['disk_mb']:,.0f} MB."
+        )
     if log:
         lines.append("")
-        lines.append(md_table(pd.DataFrame([{**e, "prepared": len(e["prepared"])} for e in log[-8:]]),
-                              floatfmt=".1f"))
+        lines.append(md_table(pd.DataFrame([{**e, "prepared": len(e["prepared"])} for e in log[-8:]]), floatfmt=".1f"))
     else:
         lines.append("No fetch has been recorded in this cache (it was prepared before fetches were logged).")
     enc = encode_log()
     lines.append("")
     e = _largest_encoding(enc)
     if e is not None:
-        lines.append(f"Chapter 04 encodes its sentences once into the cache: the largest encoding recorded, "
-                     f"**{e['texts']:,} new sentences** with `{e['encoder']}`, took **{e['seconds']:,.0f} s** "
-                     f"({e['texts_per_s']:,.0f} sentences/s on {e['device']}, {e['threads']} threads; "
-                     f"{e['finished']}).")
+        lines.append(
+            f"Chapter 04 encodes its sentences once into the cache: the largest encoding recorded, "
+            f"**{e['texts']:,} new sentences** with `{e['encoder']}`, took **{e['seconds']:,.0f} s** "
+            f"({e['texts_per_s']:,.0f} sentences/s on {e['device']}, {e['threads']} threads; "
+            f"{e['finished']})."
+        )
     if enc:
         lines.append("")
         lines.append(md_table(pd.DataFrame(enc[-8:]), floatfmt=".1f"))
     else:
-        lines.append("No sentence encoding has been recorded in this cache (it was filled before encodings were "
-                     "logged, or chapter 04 has not run).")
+        lines.append(
+            "No sentence encoding has been recorded in this cache (it was filled before encodings were "
+            "logged, or chapter 04 has not run)."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -132,8 +151,10 @@ def scaling_markdown(profile: str, out_dir: Path) -> str:
     plot_scaling(df, out_dir / "scaling.png")
     wide = df.pivot_table(index=["task", "size label"], columns="size", values="seconds").reset_index()
     wide.columns = [str(c) for c in wide.columns]
-    return ("```{figure} _generated/scaling.png\n:alt: seconds against size for each task\n\nSeconds (best of 2) "
-            "against size on a log-log scale, measured in this build.\n```\n\n" + md_table(wide, ".3g"))
+    return (
+        "```{figure} _generated/scaling.png\n:alt: seconds against size for each task\n\nSeconds (best of 2) "
+        "against size on a log-log scale, measured in this build.\n```\n\n" + md_table(wide, ".3g")
+    )
 
 
 #: sizes of the papers' own data, for the expected-time table of the "How to reproduce" page
@@ -151,7 +172,7 @@ def extrapolate_power_law(sizes, seconds, target: float) -> float:
     if len(hit):
         return float(sec[hit[0]])
     if len(sz) == 1:
-        return float(sec[0] * target / sz[0])           # one point: assume linear
+        return float(sec[0] * target / sz[0])  # one point: assume linear
     b = np.log(sec[-1] / sec[-2]) / np.log(sz[-1] / sz[-2])
     return float(sec[-1] * (target / sz[-1]) ** b)
 
@@ -172,37 +193,61 @@ def expected_times_markdown(profile: str) -> str:
     if "scaling" in docs:
         df = pd.DataFrame(docs["scaling"]["tables"]["scaling"])
         threads = docs["scaling"].get("params", {}).get("threads", "?")
-        wanted = [("k-NN, brute force (k = 10)", "vocabulary",
-                   "k-NN graph of a whole vocabulary (every word's 10 nearest words, brute force)"),
-                  ("CSLS retrieval (1,500 queries)", "vocabulary", "CSLS retrieval of 1,500 test words"),
-                  ("LPA epoch (phase 1 + 1 epoch)", "train_pairs",
-                   "LPA phase 1 + one phase-2 epoch (neighbour pool kept at this build's size)")]
+        wanted = [
+            (
+                "k-NN, brute force (k = 10)",
+                "vocabulary",
+                "k-NN graph of a whole vocabulary (every word's 10 nearest words, brute force)",
+            ),
+            ("CSLS retrieval (1,500 queries)", "vocabulary", "CSLS retrieval of 1,500 test words"),
+            (
+                "LPA epoch (phase 1 + 1 epoch)",
+                "train_pairs",
+                "LPA phase 1 + one phase-2 epoch (neighbour pool kept at this build's size)",
+            ),
+        ]
         for task, key, what in wanted:
             g = df[df["task"] == task]
             if g.empty:
                 continue
             big = g.loc[g["size"].idxmax()]
             target, label = DATA_SIZES[key]
-            rows.append({"step": what, "largest size measured here": f"{int(big['size']):,} "
-                         f"{big['size label']}", "time here (s)": float(big["seconds"]),
-                         "the papers' size": label,
-                         "expected CPU time": _duration(extrapolate_power_law(g["size"], g["seconds"], target)),
-                         "threads": threads})
+            rows.append(
+                {
+                    "step": what,
+                    "largest size measured here": f"{int(big['size']):,} {big['size label']}",
+                    "time here (s)": float(big["seconds"]),
+                    "the papers' size": label,
+                    "expected CPU time": _duration(extrapolate_power_law(g["size"], g["seconds"], target)),
+                    "threads": threads,
+                }
+            )
     e = _largest_encoding(encode_log(), encoder="minilm")
     if e is not None:
-        for key, what in (("snli_sentences", "MiniLM encoding of the official SNLI (chapter 04)"),
-                          ("mnli_sentences", "MiniLM encoding of MultiNLI (chapter 04, Figs. 4-5)")):
+        for key, what in (
+            ("snli_sentences", "MiniLM encoding of the official SNLI (chapter 04)"),
+            ("mnli_sentences", "MiniLM encoding of MultiNLI (chapter 04, Figs. 4-5)"),
+        ):
             target, label = DATA_SIZES[key]
-            rows.append({"step": what, "largest size measured here": f"{e['texts']:,} sentences",
-                         "time here (s)": float(e["seconds"]), "the papers' size": label,
-                         "expected CPU time": _duration(target / float(e["texts_per_s"])), "threads": e["threads"]})
+            rows.append(
+                {
+                    "step": what,
+                    "largest size measured here": f"{e['texts']:,} sentences",
+                    "time here (s)": float(e["seconds"]),
+                    "the papers' size": label,
+                    "expected CPU time": _duration(target / float(e["texts_per_s"])),
+                    "threads": e["threads"],
+                }
+            )
     if not rows:
         return "*No scaling or encoding measurements in this build, so no expected times.*\n"
     table = pd.DataFrame(rows).rename(columns={"step": "step"})
     table["time here (s)"] = table["time here (s)"].map(lambda v: f"{v:,.3g}")
-    return (md_table(table, floatfmt=".3g") + "\n\nExtrapolated from this build's measurements on its CPU "
-            "(power law through the two largest measured sizes; encoding at the measured sentences per second). "
-            "None of these has been measured on a GPU.\n")
+    return (
+        md_table(table, floatfmt=".3g") + "\n\nExtrapolated from this build's measurements on its CPU "
+        "(power law through the two largest measured sizes; encoding at the measured sentences per second). "
+        "None of these has been measured on a GPU.\n"
+    )
 
 
 def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
@@ -216,7 +261,6 @@ def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
         "profile.inc": f"This build ran the **{profile}** profile.\n",
     }
     try:
-
         pages["claims.inc"] = claims_markdown(load_all(profile, results_dir()))
     except ImportError:
         pages["claims.inc"] = "## Results by chapter\n\n" + records_markdown(profile)

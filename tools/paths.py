@@ -1,4 +1,5 @@
 """Where the book build keeps its results: ``$LPA_RESULTS_DIR`` if set (tests), else ``book/results``."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ against the number of points, CSLS retrieval against the number of target words,
 the number of training pairs. Writes ``book/results/scaling[.smoke].json`` (table ``scaling``: one row per
 task and size with seconds); the book's Performance page plots it (:func:`plot`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,10 +29,20 @@ from lpa_utils.report.results import Results
 from tools.paths import results_dir
 
 SIZES = {
-    "full": {"vocab": [2_500, 5_000, 10_000, 20_000], "targets": [25_000, 50_000, 100_000, 200_000],
-             "pairs": [250, 500, 1_000, 2_000, 3_000], "d": 300, "queries": 1_500},
-    "smoke": {"vocab": [500, 1_000, 2_000], "targets": [2_000, 4_000, 8_000], "pairs": [100, 200, 400],
-              "d": 32, "queries": 200},
+    "full": {
+        "vocab": [2_500, 5_000, 10_000, 20_000],
+        "targets": [25_000, 50_000, 100_000, 200_000],
+        "pairs": [250, 500, 1_000, 2_000, 3_000],
+        "d": 300,
+        "queries": 1_500,
+    },
+    "smoke": {
+        "vocab": [500, 1_000, 2_000],
+        "targets": [2_000, 4_000, 8_000],
+        "pairs": [100, 200, 400],
+        "d": 32,
+        "queries": 200,
+    },
 }
 
 
@@ -47,15 +58,16 @@ def _time(fn: Callable[[], object], repeat: int = 2) -> float:
 def run(profile: str = "full", seed: int = 0) -> pd.DataFrame:
     """Seconds per task and size (best of 2). Returns a long table: task, size, size_label, seconds."""
 
-
     S = SIZES[profile]
     d = S["d"]
     g = torch.Generator().manual_seed(seed)
     rows = []
-    jobs = ([("k-NN, brute force (k = 10)", "vocabulary size", n) for n in S["vocab"]]
-            + [("LLE weights (k = 10)", "points", n) for n in S["vocab"]]
-            + [(f"CSLS retrieval ({S['queries']:,} queries)", "target words", m) for m in S["targets"]]
-            + [("LPA epoch (phase 1 + 1 epoch)", "training pairs", p) for p in S["pairs"]])
+    jobs = (
+        [("k-NN, brute force (k = 10)", "vocabulary size", n) for n in S["vocab"]]
+        + [("LLE weights (k = 10)", "points", n) for n in S["vocab"]]
+        + [(f"CSLS retrieval ({S['queries']:,} queries)", "target words", m) for m in S["targets"]]
+        + [("LPA epoch (phase 1 + 1 epoch)", "training pairs", p) for p in S["pairs"]]
+    )
     X_all = torch.randn(max(S["vocab"] + S["pairs"]), d, generator=g)
     Y_all = torch.randn(max(S["vocab"] + S["pairs"]), d, generator=g)
     T_all = torch.randn(max(S["targets"]), d, generator=g)
@@ -74,8 +86,19 @@ def run(profile: str = "full", seed: int = 0) -> pd.DataFrame:
         else:
             n = max(S["vocab"])
             pairs = np.stack([np.arange(size), np.arange(size)], 1)
-            aligner = lambda: SGDAligner("lpa", k=10, beta=1.0, epochs=1, lr=1e-3, batch_size=256,  # noqa: E731
-                                         patience=None, seed=0, device="cpu").fit(X_all[:n], Y_all[:n], pairs)
+            aligner = (
+                lambda: SGDAligner(
+                    "lpa",
+                    k=10,
+                    beta=1.0,
+                    epochs=1,
+                    lr=1e-3,
+                    batch_size=256,  # noqa: E731
+                    patience=None,
+                    seed=0,
+                    device="cpu",
+                ).fit(X_all[:n], Y_all[:n], pairs)
+            )
             sec = _time(aligner)
         rows.append({"task": task, "size label": label, "size": int(size), "seconds": float(sec)})
     return pd.DataFrame(rows)
@@ -83,7 +106,6 @@ def run(profile: str = "full", seed: int = 0) -> pd.DataFrame:
 
 def plot(df: pd.DataFrame, path) -> None:
     """Log-log plot of seconds against size, one panel per task; saved to ``path`` (PNG)."""
-
 
     set_style()
     tasks = list(dict.fromkeys(df["task"]))
@@ -108,8 +130,12 @@ def main(argv=None) -> pd.DataFrame:
     profile = "smoke" if args.quick else resolve_profile(None)
     torch.manual_seed(0)
     df = run(profile)
-    res = Results("scaling", profile=profile, params={"sizes": SIZES[profile], "threads": torch.get_num_threads()},
-                  directory=results_dir())
+    res = Results(
+        "scaling",
+        profile=profile,
+        params={"sizes": SIZES[profile], "threads": torch.get_num_threads()},
+        directory=results_dir(),
+    )
     for r in df.itertuples(index=False):
         res.add("wall time", data=f"Gaussian, {r.size:,} {r[1]}", method=r.task, mean=r.seconds, unit="s")
     res.add_table("scaling", df)

@@ -8,24 +8,42 @@ Every aligner has one scikit-learn-like interface: ``fit(X (n, ds), Y (m, dt), p
 - :mod:`~lpa_utils.align.sgd`: :class:`SGDAligner`, the MSE map (eq. 4) and LPA (eq. 7) by gradient descent.
 - :mod:`~lpa_utils.align.refine`: self-learning refinement (mutual nearest neighbours + Procrustes).
 """
+
 from lpa_utils.align.linear import (
-                                    Aligner,
-                                    DeWhiten,
-                                    DimReduce,
-                                    LeastSquares,
-                                    Normalize,
-                                    Pipeline,
-                                    Procrustes,
-                                    ReWeight,
-                                    ShigetoRidge,
-                                    Whiten,
-                                    artetxe2016,
-                                    artetxe2018,
-                                    smith2017,
+    Aligner,
+    DeWhiten,
+    DimReduce,
+    LeastSquares,
+    Normalize,
+    Pipeline,
+    Procrustes,
+    ReWeight,
+    ShigetoRidge,
+    Whiten,
+    artetxe2016,
+    artetxe2018,
+    smith2017,
 )
 from lpa_utils.align.refine import SelfLearning, mutual_nn_pairs, procrustes_refine
 from lpa_utils.align.sgd import SGDAligner, lle_neighbourhoods
 
-__all__ = ["Aligner", "LeastSquares", "Procrustes", "ShigetoRidge", "Normalize", "Whiten", "ReWeight", "DeWhiten",
-           "DimReduce", "Pipeline", "artetxe2016", "smith2017", "artetxe2018", "SGDAligner", "lle_neighbourhoods",
-           "mutual_nn_pairs", "procrustes_refine", "SelfLearning"]
+__all__ = [
+    "Aligner",
+    "LeastSquares",
+    "Procrustes",
+    "ShigetoRidge",
+    "Normalize",
+    "Whiten",
+    "ReWeight",
+    "DeWhiten",
+    "DimReduce",
+    "Pipeline",
+    "artetxe2016",
+    "smith2017",
+    "artetxe2018",
+    "SGDAligner",
+    "lle_neighbourhoods",
+    "mutual_nn_pairs",
+    "procrustes_refine",
+    "SelfLearning",
+]

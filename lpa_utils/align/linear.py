@@ -32,6 +32,7 @@ e.g. Artetxe 2018 = ``Pipeline([Normalize(("unit", "center")), Whiten(), Procrus
 ReWeight(tgt=1), DeWhiten("src", "tgt"), DimReduce(n)])``; see :func:`artetxe2018`, :func:`smith2017`,
 :func:`artetxe2016`.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -94,8 +95,9 @@ class _LinearSource(Aligner):
         self._check_fitted()
         Xt = as_matrix(X, f"{type(self).__name__}.transform: X", self.device_)
         if Xt.shape[1] != self.W_.shape[0]:
-            raise ValueError(f"{type(self).__name__}.transform: X has dimension {Xt.shape[1]}, the map expects "
-                             f"{self.W_.shape[0]}")
+            raise ValueError(
+                f"{type(self).__name__}.transform: X has dimension {Xt.shape[1]}, the map expects {self.W_.shape[0]}"
+            )
         return Xt @ self.W_
 
 
@@ -146,7 +148,7 @@ class Procrustes(_LinearSource):
 
     def fit(self, X, Y, pairs, val_pairs=None, context=None):
         Xt, Yt, P = self._setup(X, Y, pairs, "Procrustes")
-        M = Xt[P[:, 0]].double().T @ Yt[P[:, 1]].double()                  # (ds, dt)
+        M = Xt[P[:, 0]].double().T @ Yt[P[:, 1]].double()  # (ds, dt)
         U, s, Vh = torch.linalg.svd(M, full_matrices=False)
         self.U_, self.s_, self.V_ = U.float(), s.float(), Vh.T.float()
         self.W_ = (U @ Vh).float() if self.space == "target" else self.U_
@@ -178,8 +180,11 @@ class ShigetoRidge(Aligner):
         A = Yt[P[:, 1]].double()
         Bt = Xt[P[:, 0]].double()
         G = A.T @ A + self.alpha * torch.eye(A.shape[1], dtype=A.dtype, device=A.device)
-        self.B_ = torch.linalg.lstsq(G, A.T @ Bt).solution.float() if self.alpha == 0 else \
-            torch.linalg.solve(G, A.T @ Bt).float()
+        self.B_ = (
+            torch.linalg.lstsq(G, A.T @ Bt).solution.float()
+            if self.alpha == 0
+            else torch.linalg.solve(G, A.T @ Bt).float()
+        )
         return self
 
     def transform(self, X) -> torch.Tensor:
@@ -192,8 +197,9 @@ class ShigetoRidge(Aligner):
     def transform_target(self, Y) -> torch.Tensor:
         Yt = super().transform_target(Y)
         if Yt.shape[1] != self.B_.shape[0]:
-            raise ValueError(f"ShigetoRidge.transform_target: Y has dimension {Yt.shape[1]}, expected "
-                             f"{self.B_.shape[0]}")
+            raise ValueError(
+                f"ShigetoRidge.transform_target: Y has dimension {Yt.shape[1]}, expected {self.B_.shape[0]}"
+            )
         return Yt @ self.B_
 
 
@@ -263,8 +269,10 @@ def _inv_sqrt_and_sqrt(A: torch.Tensor, eps: float, name: str):
         C = C + eps * torch.trace(C) / d * torch.eye(d, dtype=C.dtype, device=C.device)
     vals, vecs = torch.linalg.eigh(C)
     if float(vals.min()) <= 1e-10 * float(vals.max()):
-        raise ValueError(f"{name}: the {A.shape[0]} training pairs span fewer than d = {d} dimensions, so "
-                         "whitening is singular; use more pairs than dimensions or Whiten(eps=1e-3)")
+        raise ValueError(
+            f"{name}: the {A.shape[0]} training pairs span fewer than d = {d} dimensions, so "
+            "whitening is singular; use more pairs than dimensions or Whiten(eps=1e-3)"
+        )
     return (vecs * vals.rsqrt()) @ vecs.T, (vecs * vals.sqrt()) @ vecs.T
 
 
@@ -302,8 +310,10 @@ class Whiten(Aligner):
 def _need_common(context, name: str):
     orth = (context or {}).get("orth")
     if orth is None or orth["space"] != "common":
-        raise ValueError(f"{name} works in the common space of the orthogonal mapping: put "
-                         "Procrustes(space='common') before it in the Pipeline")
+        raise ValueError(
+            f"{name} works in the common space of the orthogonal mapping: put "
+            "Procrustes(space='common') before it in the Pipeline"
+        )
     return orth
 
 
@@ -319,7 +329,7 @@ class ReWeight(Aligner):
         orth = _need_common(context, "ReWeight")
         self.device_ = device_of(self.device)
         s = orth["s"].to(self.device_).clamp_min(0)
-        self.src_scale_, self.tgt_scale_ = s ** self.src, s ** self.tgt
+        self.src_scale_, self.tgt_scale_ = s**self.src, s**self.tgt
         return self
 
     def transform(self, X) -> torch.Tensor:
@@ -457,15 +467,27 @@ def artetxe2016(device=None) -> Pipeline:
 def smith2017(n_components=None, device=None) -> Pipeline:
     """Smith et al. (2017) as framed by Artetxe et al. (2018): S0 (unit) + S2 + S5 (retrieve with the inverted
     softmax)."""
-    return Pipeline([Normalize(("unit",), device=device), Procrustes(space="common", device=device),
-                     DimReduce(n_components, device=device)], name="Smith 2017")
+    return Pipeline(
+        [
+            Normalize(("unit",), device=device),
+            Procrustes(space="common", device=device),
+            DimReduce(n_components, device=device),
+        ],
+        name="Smith 2017",
+    )
 
 
 def artetxe2018(n_components=None, src_reweight: float = 0.0, tgt_reweight: float = 1.0, device=None) -> Pipeline:
     """Artetxe et al. (2018) supervised S0-S5: unit + center, whitening, orthogonal mapping, target re-weighting,
     de-whitening (source by source, target by target), dimensionality reduction (their AAAI 2018 best setting)."""
-    return Pipeline([Normalize(("unit", "center"), device=device), Whiten(device=device),
-                     Procrustes(space="common", device=device),
-                     ReWeight(src_reweight, tgt_reweight, device=device), DeWhiten("src", "tgt", device=device),
-                     DimReduce(n_components, device=device)], name="Artetxe 2018")
-
+    return Pipeline(
+        [
+            Normalize(("unit", "center"), device=device),
+            Whiten(device=device),
+            Procrustes(space="common", device=device),
+            ReWeight(src_reweight, tgt_reweight, device=device),
+            DeWhiten("src", "tgt", device=device),
+            DimReduce(n_components, device=device),
+        ],
+        name="Artetxe 2018",
+    )

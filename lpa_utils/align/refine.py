@@ -1,5 +1,6 @@
 """Self-learning refinement: mutual nearest neighbours of the current map as a synthetic dictionary,
 orthogonal Procrustes on it, repeated (MUSE's refinement; Artetxe et al. 2017)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,9 @@ from lpa_utils.checks import as_matrix, as_pairs, device_of, positive_int
 from lpa_utils.maths.retrieval import translate
 
 
-def mutual_nn_pairs(mapped, target, n_src: int | None = None, n_tgt: int | None = None,
-                    method: str = "csls", k: int = 10) -> np.ndarray:
+def mutual_nn_pairs(
+    mapped, target, n_src: int | None = None, n_tgt: int | None = None, method: str = "csls", k: int = 10
+) -> np.ndarray:
     """Mutual nearest neighbours between mapped source rows and target rows (MUSE's synthetic dictionary).
 
     Only the first ``n_src`` source and ``n_tgt`` target rows (the most frequent words) take part. Returns
@@ -29,8 +31,9 @@ def mutual_nn_pairs(mapped, target, n_src: int | None = None, n_tgt: int | None 
     return torch.stack([src[mutual], fwd[mutual]], 1).numpy().astype(np.int64)
 
 
-def procrustes_refine(X_std, Y_std, mapped, n_iter: int = 5, n_src: int = 15000, n_tgt: int = 15000,
-                      method: str = "csls", k: int = 10):
+def procrustes_refine(
+    X_std, Y_std, mapped, n_iter: int = 5, n_src: int = 15000, n_tgt: int = 15000, method: str = "csls", k: int = 10
+):
     """MUSE-style refinement (beyond the paper): repeat ``n_iter`` times -- build a dictionary of mutual nearest
     neighbours of the current map (:func:`mutual_nn_pairs`), fit orthogonal Procrustes on it
     (``lpa_utils.align.Procrustes``), re-map. X_std (n, d_s), Y_std (m, d_t): the standardised spaces the AAE
@@ -51,8 +54,6 @@ def procrustes_refine(X_std, Y_std, mapped, n_iter: int = 5, n_src: int = 15000,
     return cur, hist
 
 
-
-
 class SelfLearning(Aligner):
     """A supervised start, then iterative self-learning refinement (Artetxe et al. 2017; MUSE's ``--n_refinement``).
 
@@ -63,8 +64,15 @@ class SelfLearning(Aligner):
     The map is ``transform(X) = X W_`` (W_: (ds, dt)) and the target side is the identity.
     """
 
-    def __init__(self, base: Aligner | None = None, n_iter: int = 5, n_words: int = 15_000, method: str = "csls",
-                 k: int = 10, device=None):
+    def __init__(
+        self,
+        base: Aligner | None = None,
+        n_iter: int = 5,
+        n_words: int = 15_000,
+        method: str = "csls",
+        k: int = 10,
+        device=None,
+    ):
         self.base = base
         self.n_iter = positive_int(n_iter, "SelfLearning: n_iter", minimum=0)
         self.n_words = positive_int(n_words, "SelfLearning: n_words")

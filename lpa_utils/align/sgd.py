@@ -1,5 +1,6 @@
 """SGD aligners: the MSE map of eq. 4 and LPA (eq. 7 = MSE + beta * LPL (eq. 5) + ortho), in the paper's two
 phases (phase 1: LLE weights of eq. 6; phase 2: the map, early-stopped on validation pairs)."""
+
 from __future__ import annotations
 
 import math
@@ -15,9 +16,17 @@ from lpa_utils.maths.retrieval import hits_at, unit_rows
 
 
 # ------------------------------------------------------------------------------------------- SGD aligners
-def lle_neighbourhoods(X: torch.Tensor, rows: torch.Tensor, k: int, n_ref: int | None = None,
-                       method: str = "brute", reg: float = 1e-3, weights: str = "closed", lle_steps: int = 300,
-                       seed: int = 0):
+def lle_neighbourhoods(
+    X: torch.Tensor,
+    rows: torch.Tensor,
+    k: int,
+    n_ref: int | None = None,
+    method: str = "brute",
+    reg: float = 1e-3,
+    weights: str = "closed",
+    lle_steps: int = 300,
+    seed: int = 0,
+):
     """Phase 1 of LPA: neighbours (eq. 5's N_k) and LLE weights (eq. 6) of the source words ``rows``.
 
     The neighbours of ``X[rows]`` are searched among the first ``n_ref`` rows of ``X`` (the source vocabulary, most
@@ -34,7 +43,7 @@ def lle_neighbourhoods(X: torch.Tensor, rows: torch.Tensor, k: int, n_ref: int |
     Q = X[rows]
     _, idx = knn(R, k + 1, metric="euclidean", method=method, queries=Q, device=X.device)
     own = idx == rows[:, None]
-    own[~own.any(1), -1] = True               # the word itself is not among them (outside n_ref): drop the last
+    own[~own.any(1), -1] = True  # the word itself is not among them (outside n_ref): drop the last
     idx = idx[~own].reshape(len(rows), k)
     if weights == "closed":
         W = lle_weights(Q, idx, reg=reg, ref=R, device=X.device)
@@ -80,10 +89,27 @@ class SGDAligner(_LinearSource):
         seed: initial W and the order of mini-batches.  device: None = CUDA if available.
     """
 
-    def __init__(self, loss: str = "mse", k: int = 10, beta: float = 1.0, ortho: float = 0.0, epochs: int = 100,
-                 lr: float = 1e-2, batch_size: int | None = 256, patience: int | None = 20, n_ref: int | None = None,
-                 knn_method: str = "brute", lle: str = "closed", lle_reg: float = 1e-3, lpl_exact: bool = False,
-                 seed: int = 0, device=None, progress: bool = False, val_every: int = 1, init: str = "zeros"):
+    def __init__(
+        self,
+        loss: str = "mse",
+        k: int = 10,
+        beta: float = 1.0,
+        ortho: float = 0.0,
+        epochs: int = 100,
+        lr: float = 1e-2,
+        batch_size: int | None = 256,
+        patience: int | None = 20,
+        n_ref: int | None = None,
+        knn_method: str = "brute",
+        lle: str = "closed",
+        lle_reg: float = 1e-3,
+        lpl_exact: bool = False,
+        seed: int = 0,
+        device=None,
+        progress: bool = False,
+        val_every: int = 1,
+        init: str = "zeros",
+    ):
         if loss not in ("mse", "lpa"):
             raise ValueError(f"SGDAligner: loss must be 'mse' or 'lpa', got {loss!r}")
         if loss == "lpa" and int(k) < 1:
@@ -113,11 +139,12 @@ class SGDAligner(_LinearSource):
         use_lpl = self.loss == "lpa" and self.beta != 0
         if use_lpl:
             rows, inverse = torch.unique(P[:, 0], return_inverse=True)
-            idx, Wl = lle_neighbourhoods(Xt, rows, self.k, self.n_ref, self.knn_method, self.lle_reg, self.lle,
-                                         seed=self.seed)
+            idx, Wl = lle_neighbourhoods(
+                Xt, rows, self.k, self.n_ref, self.knn_method, self.lle_reg, self.lle, seed=self.seed
+            )
             self.lle_rows_, self.neighbors_, self.lle_weights_ = rows, idx, Wl
-            pair_lle = inverse                                               # (p,) row of each pair in rows
-            Xrec = torch.einsum("rk,rkd->rd", Wl, Xt[idx])                   # (r, ds) reconstructions x~
+            pair_lle = inverse  # (p,) row of each pair in rows
+            Xrec = torch.einsum("rk,rkd->rd", Wl, Xt[idx])  # (r, ds) reconstructions x~
         Xs, Yp = Xt[P[:, 0]], Yt[P[:, 1]]
 
         # validation: distinct source words and their gold targets
@@ -129,7 +156,7 @@ class SGDAligner(_LinearSource):
             Yn = Yt / Yt.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
         # phase 2: eq. 4 / eq. 7 by Adam, W frozen
-        W0 = torch.zeros(dt, ds)                                             # (dt, ds) as a linear layer's weight
+        W0 = torch.zeros(dt, ds)  # (dt, ds) as a linear layer's weight
         if self.init in ("orthogonal", "small"):
             torch.nn.init.orthogonal_(W0, generator=g)
             if self.init == "small":
@@ -144,24 +171,32 @@ class SGDAligner(_LinearSource):
         epochs = range(1, self.epochs + 1)
         if self.progress:
             from tqdm.auto import tqdm
+
             epochs = tqdm(epochs, desc=f"SGD ({self.loss})", leave=False)
         for epoch in epochs:
             order = torch.randperm(p, generator=g).to(dev)
             tot = {"loss": 0.0, "mse": 0.0, "lpl": 0.0, "ortho": 0.0}
             for s in range(0, p, bs):
-                b = order[s:s + bs]
+                b = order[s : s + bs]
                 mapped = Xs[b] @ weight.T
                 nb, Wb = None, None
                 if use_lpl:
                     if self.lpl_exact:
-                        nb = Xt[self.neighbors_[pair_lle[b]]] @ weight.T                 # (b, k, dt)
+                        nb = Xt[self.neighbors_[pair_lle[b]]] @ weight.T  # (b, k, dt)
                         Wb = Wl[pair_lle[b]]
                     else:
-                        nb = (Xrec[pair_lle[b]] @ weight.T)[:, None, :]                  # (b, 1, dt) = f(x~)
+                        nb = (Xrec[pair_lle[b]] @ weight.T)[:, None, :]  # (b, 1, dt) = f(x~)
                         Wb = torch.ones(len(b), 1, device=dev)
-                total, parts = lpa_loss(mapped, Yp[b], nb, Wb, beta=self.beta if use_lpl else 0.0,
-                                        weight=weight if self.ortho else None, ortho=self.ortho,
-                                        return_parts=True)
+                total, parts = lpa_loss(
+                    mapped,
+                    Yp[b],
+                    nb,
+                    Wb,
+                    beta=self.beta if use_lpl else 0.0,
+                    weight=weight if self.ortho else None,
+                    ortho=self.ortho,
+                    return_parts=True,
+                )
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
@@ -184,7 +219,7 @@ class SGDAligner(_LinearSource):
                 break
         if val is None:
             best_w, best_epoch = weight.detach().clone(), len(history)
-        self.W_ = best_w.T.contiguous()                                      # (ds, dt)
+        self.W_ = best_w.T.contiguous()  # (ds, dt)
         self.best_epoch_ = best_epoch
         self.history_ = history
         return self
@@ -194,8 +229,6 @@ class SGDAligner(_LinearSource):
         """Validation P@1 (NN by cosine over all target rows, any gold target counts) and MSE (eq. 4)."""
 
         Xq, vpos, vtgt, Xv, Yv = val
-        top = (unit_rows(Xq @ weight.T) @ Yn.T).argmax(1, keepdim=True)          # (q, 1)
+        top = (unit_rows(Xq @ weight.T) @ Yn.T).argmax(1, keepdim=True)  # (q, 1)
         p1 = float(hits_at(top, vpos, vtgt)[:, 0].mean())
         return p1, float(mse_loss(Xv @ weight.T, Yv))
-
-

@@ -19,6 +19,7 @@ All models of one sweep point (seeds x losses) are trained at once as a batch of
 matmuls; each model has its own parameters and gradients), so the sweep is fast on 2 CPU cores and bit-identical
 on rerun.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -67,14 +68,17 @@ def single_thread():
 
 def _one_thread(fn):
     """Decorator: run ``fn`` inside :func:`single_thread`."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with single_thread():
             return fn(*args, **kwargs)
+
     return wrapper
 
 
 # --------------------------------------------------------------------------------------------- data
+
 
 def make_manifold(name: str = "swiss_roll", n: int = 1500, noise: float = 0.05, seed: int = 0):
     """Points on a 2-D manifold curled up in 3-D, from scikit-learn.
@@ -97,9 +101,18 @@ def make_manifold(name: str = "swiss_roll", n: int = 1500, noise: float = 0.05, 
 
 # ------------------------------------------------------------------------------------ autoencoder
 
+
 @_one_thread
-def train_autoencoder(X, n_components: int = 2, hidden: int = 64, epochs: int = 1500, lr: float = 1e-2,
-                      seed: int = 0, device=None, progress: bool = False):
+def train_autoencoder(
+    X,
+    n_components: int = 2,
+    hidden: int = 64,
+    epochs: int = 1500,
+    lr: float = 1e-2,
+    seed: int = 0,
+    device=None,
+    progress: bool = False,
+):
     """A small torch autoencoder (D -> hidden -> n_components -> hidden -> D, tanh), full-batch Adam on the
     self-reconstruction MSE of standardised X (Rumelhart et al. 1985, section 2.1 of the LPL paper).
 
@@ -136,8 +149,16 @@ def train_autoencoder(X, n_components: int = 2, hidden: int = 64, epochs: int = 
 
 # ----------------------------------------------------------------------------------- embeddings
 
-def embed_all(X, n_components: int = 2, n_neighbors: int = 12, methods=EMBEDDING_METHODS, seed: int = 0,
-              ae_epochs: int = 1500, device=None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+
+def embed_all(
+    X,
+    n_components: int = 2,
+    n_neighbors: int = 12,
+    methods=EMBEDDING_METHODS,
+    seed: int = 0,
+    ae_epochs: int = 1500,
+    device=None,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Embed X (n, D) in ``n_components`` dimensions with each method of section 2.1 of the LPL paper.
 
     PCA, metric MDS (SMACOF started from classical MDS), LLE (standard, eq. 1-2) and Laplacian eigenmaps
@@ -147,12 +168,20 @@ def embed_all(X, n_components: int = 2, n_neighbors: int = 12, methods=EMBEDDING
     X = np.asarray(X, dtype=np.float64)
     makers = {
         "PCA": lambda: PCA(n_components=n_components, random_state=seed).fit_transform(X),
-        "MDS": lambda: MDS(n_components=n_components, n_init=1, max_iter=100, random_state=seed, init="classical_mds",
-                           normalized_stress="auto").fit_transform(X),
-        "LLE": lambda: LocallyLinearEmbedding(n_neighbors=n_neighbors, n_components=n_components,
-                                              eigen_solver="arpack", random_state=seed).fit_transform(X),
-        "Laplacian eigenmaps": lambda: SpectralEmbedding(n_components=n_components, n_neighbors=n_neighbors,
-                                                         random_state=seed).fit_transform(X),
+        "MDS": lambda: MDS(
+            n_components=n_components,
+            n_init=1,
+            max_iter=100,
+            random_state=seed,
+            init="classical_mds",
+            normalized_stress="auto",
+        ).fit_transform(X),
+        "LLE": lambda: LocallyLinearEmbedding(
+            n_neighbors=n_neighbors, n_components=n_components, eigen_solver="arpack", random_state=seed
+        ).fit_transform(X),
+        "Laplacian eigenmaps": lambda: SpectralEmbedding(
+            n_components=n_components, n_neighbors=n_neighbors, random_state=seed
+        ).fit_transform(X),
         "Autoencoder": lambda: train_autoencoder(X, n_components, epochs=ae_epochs, seed=seed, device=device)[0],
     }
     out, secs = {}, {}
@@ -180,6 +209,7 @@ def neighbourhood_table(X, embeddings: dict, k: int = 10, seconds: dict | None =
 
 # --------------------------------------------------------------------- the unknown map of Figure 1
 
+
 def hidden_map(X, seed: int = 0, bend: float = 0.5, noise: float = 0.02):
     """The map g: M1 -> M2 the learner never sees: a random rotation, an anisotropic scaling and a smooth bend,
     ``g(x) = S Q x + bend * sin(x B)``, plus Gaussian noise of std ``noise`` (relative to the spread of M2).
@@ -199,6 +229,7 @@ def hidden_map(X, seed: int = 0, bend: float = 0.5, noise: float = 0.02):
 
 # ------------------------------------------------------------------------- batched MLP alignment
 
+
 @dataclass
 class BatchedMLP:
     """B independent MLPs f_b: R^D -> R^E (one ReLU hidden layer, or linear when ``hidden == 0``), evaluated
@@ -211,15 +242,21 @@ class BatchedMLP:
         """One model per entry of ``seeds``; model b's initial weights (uniform +-1/sqrt(fan_in), as
         ``torch.nn.Linear``) come from its own generator seeded ``seeds[b]``, so two models with the same seed
         start from the same point whatever else is in the batch."""
-        shapes = ([(D, hidden), (1, hidden), (hidden, E), (1, E)] if hidden else [(D, E), (1, E)])
+        shapes = [(D, hidden), (1, hidden), (hidden, E), (1, E)] if hidden else [(D, E), (1, E)]
         fans = [D, D, hidden, hidden] if hidden else [D, D]
         per_model = []
         for sd in seeds:
             g = torch.Generator(device="cpu").manual_seed(int(sd))
-            per_model.append([(torch.rand(sh, generator=g, dtype=torch.float64) * 2 - 1) / np.sqrt(fi)
-                              for sh, fi in zip(shapes, fans)])
-        ps = [torch.stack([m[j] for m in per_model]).to(device=device_of(device), dtype=dtype).requires_grad_(True)
-              for j in range(len(shapes))]
+            per_model.append(
+                [
+                    (torch.rand(sh, generator=g, dtype=torch.float64) * 2 - 1) / np.sqrt(fi)
+                    for sh, fi in zip(shapes, fans)
+                ]
+            )
+        ps = [
+            torch.stack([m[j] for m in per_model]).to(device=device_of(device), dtype=dtype).requires_grad_(True)
+            for j in range(len(shapes))
+        ]
         return cls(ps)
 
     def __call__(self, x: torch.Tensor, models=None) -> torch.Tensor:
@@ -233,9 +270,21 @@ class BatchedMLP:
 
 
 @_one_thread
-def fit_alignment_batch(X, Y, pair_idx, betas, k: int = 10, hidden: int = 64, steps: int = 1500,
-                        lr: float = 1e-2, weight_decay: float = 0.0, reg: float = 1e-3, init_seeds=None,
-                        device=None, progress: bool = False):
+def fit_alignment_batch(
+    X,
+    Y,
+    pair_idx,
+    betas,
+    k: int = 10,
+    hidden: int = 64,
+    steps: int = 1500,
+    lr: float = 1e-2,
+    weight_decay: float = 0.0,
+    reg: float = 1e-3,
+    init_seeds=None,
+    device=None,
+    progress: bool = False,
+):
     """Fit B alignments f_b: M1 -> M2 at once, model b on pairs ``pair_idx[b]`` with loss
     ``L_mse + betas[b] * L_lpl`` (eq. 7 without L_ortho; ``betas[b] = 0`` is MSE alone, eq. 4).
 
@@ -257,18 +306,20 @@ def fit_alignment_batch(X, Y, pair_idx, betas, k: int = 10, hidden: int = 64, st
     P = as_tensor(pair_idx, device=dev, dtype=torch.int64, name="fit_alignment_batch: pair_idx")
     betas_t = as_tensor(np.asarray(betas, dtype=np.float32), device=dev, name="fit_alignment_batch: betas")
     if P.ndim != 2 or betas_t.shape != (P.shape[0],):
-        raise ValueError(f"fit_alignment_batch: pair_idx must be (B, p) and betas (B,), got {tuple(P.shape)} "
-                         f"and {tuple(betas_t.shape)}")
+        raise ValueError(
+            f"fit_alignment_batch: pair_idx must be (B, p) and betas (B,), got {tuple(P.shape)} "
+            f"and {tuple(betas_t.shape)}"
+        )
     if Xt.shape[0] != Yt.shape[0]:
         raise ValueError(f"fit_alignment_batch: X has {Xt.shape[0]} rows but Y has {Yt.shape[0]}")
     B, p = P.shape
-    _, nb_all = knn(Xt, k, device=dev)                                  # neighbours within M1, self excluded
-    nb = nb_all[P]                                                      # (B, p, k)
+    _, nb_all = knn(Xt, k, device=dev)  # neighbours within M1, self excluded
+    nb = nb_all[P]  # (B, p, k)
     Wlle = lle_weights(Xt[P.reshape(-1)], nb.reshape(-1, k), reg=reg, ref=Xt, device=dev).reshape(B, p, k)
-    xp, yp = Xt[P], Yt[P]                                               # (B, p, D), (B, p, E)
-    lpl_models = torch.nonzero(betas_t != 0).squeeze(1)                # only these need f(neighbours)
+    xp, yp = Xt[P], Yt[P]  # (B, p, D), (B, p, E)
+    lpl_models = torch.nonzero(betas_t != 0).squeeze(1)  # only these need f(neighbours)
     L = len(lpl_models)
-    xn = Xt[nb[lpl_models].reshape(L, p * k)]                           # (L, p*k, D)
+    xn = Xt[nb[lpl_models].reshape(L, p * k)]  # (L, p*k, D)
     yl, wl = yp[lpl_models].reshape(L * p, Yt.shape[1]), Wlle[lpl_models].reshape(L * p, k)
 
     init_seeds = list(range(B)) if init_seeds is None else list(init_seeds)
@@ -284,7 +335,7 @@ def fit_alignment_batch(X, Y, pair_idx, betas, k: int = 10, hidden: int = 64, st
             fn = f(xn, lpl_models).reshape(L * p, k, -1)
             lpl = lpl_loss(yl, fn, wl, reduction="none").reshape(L, p).mean(1)
             per = per.index_add(0, lpl_models, betas_t[lpl_models] * lpl)
-        per.sum().backward()                                            # models are independent: sum = each own grad
+        per.sum().backward()  # models are independent: sum = each own grad
         opt.step()
         hist[s] = per.detach().cpu().numpy()
     with torch.no_grad():
@@ -313,7 +364,7 @@ def alignment_scores(mapped, X, Y, test_mask, k: int = 10) -> dict[str, np.ndarr
         err[b] = float(((Z - Yt) ** 2).sum(1).numpy()[m].mean()) / spread
         _, nz = knn(Z, k, device="cpu")
         kept[b] = knn_overlap(nx[m], nz.numpy()[m]).mean()
-        _, ny = knn(Yt, k, queries=Z[m], device="cpu")                 # nearest points of M2 to f(x)
+        _, ny = knn(Yt, k, queries=Z[m], device="cpu")  # nearest points of M2 to f(x)
         hit[b] = (ny.numpy() == np.nonzero(m)[0][:, None]).any(1).mean()
     return {"alignment_error": err, "knn_preserved": kept, "hit_at_k": hit}
 
@@ -325,8 +376,19 @@ def sample_pairs(n: int, n_pairs: int, seeds) -> np.ndarray:
     return np.stack([np.random.default_rng(s).choice(n, size=n_pairs, replace=False) for s in seeds])
 
 
-def figure1_experiment(X, Y, n_pairs_list, seeds=(0, 1, 2), beta: float = 1.0, k: int = 10, hidden: int = 64,
-                       steps: int = 1500, lr: float = 1e-2, device=None, progress: bool = True) -> pd.DataFrame:
+def figure1_experiment(
+    X,
+    Y,
+    n_pairs_list,
+    seeds=(0, 1, 2),
+    beta: float = 1.0,
+    k: int = 10,
+    hidden: int = 64,
+    steps: int = 1500,
+    lr: float = 1e-2,
+    device=None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Sweep the number of paired points: for each size, every seed and both losses (MSE; MSE + beta * LPL),
     fit f on the same pairs and score the unpaired points (:func:`alignment_scores`).
 
@@ -338,21 +400,28 @@ def figure1_experiment(X, Y, n_pairs_list, seeds=(0, 1, 2), beta: float = 1.0, k
     rows = []
     for p in tqdm(list(n_pairs_list), desc="pairs sweep", disable=not progress):
         pairs = sample_pairs(n, int(p), seeds)
-        P = np.concatenate([pairs, pairs])                              # same pairs for both losses
+        P = np.concatenate([pairs, pairs])  # same pairs for both losses
         betas = np.array([0.0] * len(seeds) + [beta] * len(seeds))
-        mapped, _ = fit_alignment_batch(X, Y, P, betas, k=k, hidden=hidden, steps=steps, lr=lr,
-                                        init_seeds=seeds + seeds, device=device)
+        mapped, _ = fit_alignment_batch(
+            X, Y, P, betas, k=k, hidden=hidden, steps=steps, lr=lr, init_seeds=seeds + seeds, device=device
+        )
         test = np.ones((len(P), n), dtype=bool)
         test[np.arange(len(P))[:, None], P] = False
         sc = alignment_scores(mapped, X, Y, test, k=k)
         for b in range(len(P)):
-            rows.append({"n_pairs": int(p), "seed": seeds[b % len(seeds)],
-                         "loss": "MSE" if betas[b] == 0 else "MSE+LPL",
-                         **{key: float(v[b]) for key, v in sc.items()}})
+            rows.append(
+                {
+                    "n_pairs": int(p),
+                    "seed": seeds[b % len(seeds)],
+                    "loss": "MSE" if betas[b] == 0 else "MSE+LPL",
+                    **{key: float(v[b]) for key, v in sc.items()},
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- chapter 01: real words
+
 
 def word_neighbourhood_projection(vectors, words, queries, k: int = 8, device=None) -> pd.DataFrame:
     """The k nearest words (euclidean) of each query word, all projected together onto the first two principal
@@ -365,13 +434,21 @@ def word_neighbourhood_projection(vectors, words, queries, k: int = 8, device=No
     pca = PCA(n_components=2, random_state=0).fit(V)
     pts = pca.transform(V[idx.ravel()])
     words_arr = np.asarray(words, dtype=object)
-    return pd.DataFrame({"query": np.repeat(np.asarray(queries, dtype=object), k + 1),
-                         "word": words_arr[idx.ravel()], "is_query": (idx == qi[:, None]).ravel(),
-                         "distance": dist.ravel(), "pc1": pts[:, 0], "pc2": pts[:, 1]})
+    return pd.DataFrame(
+        {
+            "query": np.repeat(np.asarray(queries, dtype=object), k + 1),
+            "word": words_arr[idx.ravel()],
+            "is_query": (idx == qi[:, None]).ravel(),
+            "distance": dist.ravel(),
+            "pc1": pts[:, 0],
+            "pc2": pts[:, 1],
+        }
+    )
 
 
-def neighbourhood_linearity(vectors, k: int = 10, n_sample: int = 2000, seed: int = 0, reg: float = 1e-3,
-                            device=None) -> dict[str, float]:
+def neighbourhood_linearity(
+    vectors, k: int = 10, n_sample: int = 2000, seed: int = 0, reg: float = 1e-3, device=None
+) -> dict[str, float]:
     """How "manifold-like" a vocabulary is: for ``n_sample`` random words, the relative eq. 1 error of the LLE
     reconstruction from k neighbours, against the same from k random words (least squares with sum-to-one
     weights too). Returns dict with both means."""
@@ -398,9 +475,9 @@ def neighbourhood_linearity(vectors, k: int = 10, n_sample: int = 2000, seed: in
 
 ARTEFACT = "lpl.fig1"  #: the papers' artefact this chapter measures (lpa_utils.report.papers.ARTEFACTS)
 QUERY_WORDS = ("king", "rain", "windows", "france", "guitar")  #: the words of the GloVe neighbourhood picture
-METRICS = ("alignment_error", "knn_preserved", "hit_at_k")      #: the scores of :func:`alignment_scores`
+METRICS = ("alignment_error", "knn_preserved", "hit_at_k")  #: the scores of :func:`alignment_scores`
 CLEAR_CHANGE = 0.10  #: a relative change in mean error of at least 10% counts as a change in the findings
-KNN_GAP = 0.02       #: a mean difference in k-NN kept of at least 0.02 counts as neighbourhoods kept better
+KNN_GAP = 0.02  #: a mean difference in k-NN kept of at least 0.02 counts as neighbourhoods kept better
 
 
 @dataclass(frozen=True)
@@ -440,28 +517,58 @@ class Settings:
 
     def describe(self) -> str:
         """One line: the profile and the sizes that depend on it."""
-        return (f"profile {self.profile}: {self.n_emb} points for the embeddings, Figure-1 sweep over "
-                f"{list(self.sizes)} pairs x {len(self.seeds)} seeds")
+        return (
+            f"profile {self.profile}: {self.n_emb} points for the embeddings, Figure-1 sweep over "
+            f"{list(self.sizes)} pairs x {len(self.seeds)} seeds"
+        )
 
     def params(self) -> dict:
         """The resolved sizes, as the results file's ``params``."""
-        return {"manifold": self.manifold, "n_points": self.n_emb, "n_fig1": self.n_fig1,
-                "pair_sizes": list(self.sizes), "seeds": list(self.seeds), "k": self.k, "beta": self.beta,
-                "hidden": self.hidden, "steps": self.steps, "embeddings": self.embeddings,
-                "max_words": self.max_words}
+        return {
+            "manifold": self.manifold,
+            "n_points": self.n_emb,
+            "n_fig1": self.n_fig1,
+            "pair_sizes": list(self.sizes),
+            "seeds": list(self.seeds),
+            "k": self.k,
+            "beta": self.beta,
+            "hidden": self.hidden,
+            "steps": self.steps,
+            "embeddings": self.embeddings,
+            "max_words": self.max_words,
+        }
 
     def glue(self) -> dict:
         """The values the prose quotes (``{glue:text}`n_fig1:,```, ...), as plain Python numbers and strings."""
-        return {"manifold_name": self.manifold.replace("_", " "), "n_emb": self.n_emb, "n_fig1": self.n_fig1,
-                "n_seeds": len(self.seeds), "k": self.k, "k_emb": self.k_emb, "beta": float(self.beta),
-                "hidden": self.hidden, "steps": self.steps, "bend": float(self.bend),
-                "map_noise": float(self.map_noise), "panel_pairs": self.panel_pairs,
-                "n_linearity": self.n_linearity, "k_words": self.k_words,
-                "pair_sizes": ", ".join(map(str, self.sizes))}
+        return {
+            "manifold_name": self.manifold.replace("_", " "),
+            "n_emb": self.n_emb,
+            "n_fig1": self.n_fig1,
+            "n_seeds": len(self.seeds),
+            "k": self.k,
+            "k_emb": self.k_emb,
+            "beta": float(self.beta),
+            "hidden": self.hidden,
+            "steps": self.steps,
+            "bend": float(self.bend),
+            "map_noise": float(self.map_noise),
+            "panel_pairs": self.panel_pairs,
+            "n_linearity": self.n_linearity,
+            "k_words": self.k_words,
+            "pair_sizes": ", ".join(map(str, self.sizes)),
+        }
 
 
-def settings(ch: Chapter, *, seed: int = 0, seeds=None, manifold: str = "swiss_roll",
-             embeddings: str = "glove-en-50d", n_points: int | None = None, pair_sizes=None) -> Settings:
+def settings(
+    ch: Chapter,
+    *,
+    seed: int = 0,
+    seeds=None,
+    manifold: str = "swiss_roll",
+    embeddings: str = "glove-en-50d",
+    n_points: int | None = None,
+    pair_sizes=None,
+) -> Settings:
     """The chapter's :class:`Settings` in ``ch``'s profile; the arguments are the notebook's parameters.
 
     Full: 1,500 points, a 1,500-epoch autoencoder, M1 of 1,500 points, pairs 10 ... 500, seeds (0, 1, 2), 600 steps,
@@ -475,10 +582,18 @@ def settings(ch: Chapter, *, seed: int = 0, seeds=None, manifold: str = "swiss_r
     pair_sizes = list_param("pair_sizes", pair_sizes, item=int, example="[10, 50, 200]")
     sizes = pair_sizes or ch.pick([10, 20, 50, 100, 200, 500], [10, 50])
     return Settings(
-        profile=ch.profile, seed=int(seed), seeds=tuple(int(s) for s in (seeds or ch.pick((0, 1, 2), (0, 1)))),
-        manifold=manifold, embeddings=embeddings, n_emb=int(n_points or ch.pick(1500, 300)),
-        ae_epochs=ch.pick(1500, 200), n_fig1=ch.pick(1500, 400), sizes=tuple(int(p) for p in sizes),
-        steps=ch.pick(600, 100), max_words=ch.pick(20_000, 5_000))
+        profile=ch.profile,
+        seed=int(seed),
+        seeds=tuple(int(s) for s in (seeds or ch.pick((0, 1, 2), (0, 1)))),
+        manifold=manifold,
+        embeddings=embeddings,
+        n_emb=int(n_points or ch.pick(1500, 300)),
+        ae_epochs=ch.pick(1500, 200),
+        n_fig1=ch.pick(1500, 400),
+        sizes=tuple(int(p) for p in sizes),
+        steps=ch.pick(600, 100),
+        max_words=ch.pick(20_000, 5_000),
+    )
 
 
 def manifold_label(name: str, n: int, noise: float) -> str:
@@ -501,6 +616,7 @@ def runs_label(seeds) -> str:
 
 # ------------------------------------------------------------------------- section 1: embeddings
 
+
 def plot_embeddings(X, t, embeddings: dict, manifold: str) -> plt.Figure:
     """The manifold in 3-D beside each 2-D embedding, coloured by the position ``t`` along the roll.
 
@@ -521,6 +637,7 @@ def plot_embeddings(X, t, embeddings: dict, manifold: str) -> plt.Figure:
 
 
 # ------------------------------------------------------------------- section 2: Figure 1, measured
+
 
 def linear_residual(X, Y) -> float:
     """How non-linear the map X -> Y is: the relative error of the best affine map fitted on all pairs,
@@ -543,14 +660,33 @@ class Panels:
     scores: dict
 
 
-def fit_panels(X, Y, n_pairs: int, *, seed: int = 0, beta: float = 1.0, k: int = 10, hidden: int = 32,
-               steps: int = 600, device=None) -> Panels:
+def fit_panels(
+    X,
+    Y,
+    n_pairs: int,
+    *,
+    seed: int = 0,
+    beta: float = 1.0,
+    k: int = 10,
+    hidden: int = 32,
+    steps: int = 600,
+    device=None,
+) -> Panels:
     """Fit f on the same ``n_pairs`` pairs from the same initial f, with MSE (eq. 4) and with MSE + beta LPL
     (eq. 7 without L_ortho), and score both on the unpaired points. X: (n, D), Y: (n, E)."""
     n = len(X)
     pairs = sample_pairs(n, n_pairs, [seed])
-    mapped, _ = fit_alignment_batch(X, Y, np.concatenate([pairs, pairs]), [0.0, beta], k=k, hidden=hidden,
-                                    steps=steps, init_seeds=[seed, seed], device=device)
+    mapped, _ = fit_alignment_batch(
+        X,
+        Y,
+        np.concatenate([pairs, pairs]),
+        [0.0, beta],
+        k=k,
+        hidden=hidden,
+        steps=steps,
+        init_seeds=[seed, seed],
+        device=device,
+    )
     mask = np.ones((2, n), dtype=bool)
     mask[:, pairs[0]] = False
     return Panels(pairs[0], mapped, alignment_scores(mapped, X, Y, mask, k=k))
@@ -592,8 +728,11 @@ def plot_panels(X, t, Y, panels: Panels, k: int = 10, seed: int = 0) -> plt.Figu
 
 def metric_labels(k: int = 10) -> dict[str, str]:
     """Axis label of each score of :data:`METRICS`."""
-    return {"alignment_error": "relative alignment error (lower is better)",
-            "knn_preserved": f"fraction of {k}-NN preserved", "hit_at_k": f"hit@{k} of the true counterpart"}
+    return {
+        "alignment_error": "relative alignment error (lower is better)",
+        "knn_preserved": f"fraction of {k}-NN preserved",
+        "hit_at_k": f"hit@{k} of the true counterpart",
+    }
 
 
 def plot_sweep(sweep: pd.DataFrame, k: int = 10) -> plt.Figure:
@@ -601,8 +740,17 @@ def plot_sweep(sweep: pd.DataFrame, k: int = 10) -> plt.Figure:
     a +-1 standard-deviation band over the seeds (log x; log y for the alignment error)."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for ax, (m, label) in zip(axes, metric_labels(k).items()):
-        plotting.curves_with_band(sweep, "n_pairs", m, "loss", ax=ax, logx=True, xlabel="number of paired points",
-                                  ylabel=label, order=["MSE", "MSE+LPL"])
+        plotting.curves_with_band(
+            sweep,
+            "n_pairs",
+            m,
+            "loss",
+            ax=ax,
+            logx=True,
+            xlabel="number of paired points",
+            ylabel=label,
+            order=["MSE", "MSE+LPL"],
+        )
     axes[0].set_yscale("log")
     fig.suptitle(f"Unpaired points, mean ± std over {sweep['seed'].nunique()} seeds")
     fig.tight_layout()
@@ -628,16 +776,20 @@ def gain_table(sweep: pd.DataFrame, k: int = 10) -> pd.DataFrame:
     def diff(m):
         return wide[m]["MSE+LPL"] - wide[m]["MSE"]
 
-    return pd.DataFrame({
-        "error: LPL - MSE (mean)": diff("alignment_error").groupby("n_pairs").mean(),
-        "error: seeds where LPL is lower": (wide["alignment_error"]["MSE+LPL"] < wide["alignment_error"]["MSE"])
-        .groupby("n_pairs").sum(),
-        f"hit@{k}: LPL - MSE (mean)": diff("hit_at_k").groupby("n_pairs").mean(),
-        "kNN kept: LPL - MSE (mean)": diff("knn_preserved").groupby("n_pairs").mean(),
-    })
+    return pd.DataFrame(
+        {
+            "error: LPL - MSE (mean)": diff("alignment_error").groupby("n_pairs").mean(),
+            "error: seeds where LPL is lower": (wide["alignment_error"]["MSE+LPL"] < wide["alignment_error"]["MSE"])
+            .groupby("n_pairs")
+            .sum(),
+            f"hit@{k}: LPL - MSE (mean)": diff("hit_at_k").groupby("n_pairs").mean(),
+            "kNN kept: LPL - MSE (mean)": diff("knn_preserved").groupby("n_pairs").mean(),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- section 3: GloVe
+
 
 def plot_word_neighbourhoods(proj: pd.DataFrame, title: str) -> plt.Figure:
     """Each query word (large, bold label) and its nearest words, from :func:`word_neighbourhood_projection`'s
@@ -647,8 +799,14 @@ def plot_word_neighbourhoods(proj: pd.DataFrame, title: str) -> plt.Figure:
         g = proj[proj["query"] == q]
         ax.scatter(g["pc1"], g["pc2"], s=np.where(g["is_query"], 80, 25), color=plotting.color_for(q), label=q)
         for _, r in g.iterrows():
-            ax.annotate(r["word"], (r["pc1"], r["pc2"]), fontsize=8, xytext=(3, 3), textcoords="offset points",
-                        fontweight="bold" if r["is_query"] else "normal")
+            ax.annotate(
+                r["word"],
+                (r["pc1"], r["pc2"]),
+                fontsize=8,
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontweight="bold" if r["is_query"] else "normal",
+            )
     ax.set_xlabel("principal axis 1 of the vocabulary")
     ax.set_ylabel("principal axis 2 of the vocabulary")
     ax.set_title(title)
@@ -658,8 +816,18 @@ def plot_word_neighbourhoods(proj: pd.DataFrame, title: str) -> plt.Figure:
 
 # ------------------------------------------------------------------- results, findings, claims
 
-def record_results(res: Results, cfg: Settings, *, table: pd.DataFrame, sweep: pd.DataFrame,
-                   gain: pd.DataFrame, proj: pd.DataFrame, lin: dict, lin_resid: float) -> None:
+
+def record_results(
+    res: Results,
+    cfg: Settings,
+    *,
+    table: pd.DataFrame,
+    sweep: pd.DataFrame,
+    gain: pd.DataFrame,
+    proj: pd.DataFrame,
+    lin: dict,
+    lin_resid: float,
+) -> None:
     """The chapter's records and tables in ``res``: trustworthiness and k-NN kept per embedding (``table``), each
     score of the sweep per number of pairs and loss (over seeds; the paper's Fig. 1 is qualitative), the eq. 1
     reconstruction errors of words (``lin``), the hidden map's linear residual; tables ``neighbourhood_table``,
@@ -672,15 +840,34 @@ def record_results(res: Results, cfg: Settings, *, table: pd.DataFrame, sweep: p
     fig1 = ARTEFACTS[ARTEFACT].label
     for (n, loss), g in sweep.groupby(["n_pairs", "loss"]):
         for m in METRICS:
-            res.add(f"{m} @ {n} pairs", data=f"{cfg.manifold} -> hidden map", method=loss, values=g[m].tolist(),
-                    n_pairs=int(n), metric=m,
-                    paper=f"LPL keeps neighbourhoods where MSE overfits ({fig1}, qualitative)", paper_ref=fig1)
-    res.add("relative reconstruction error from neighbours", data=cfg.embeddings, method=f"LLE (k={k})",
-            mean=lin["neighbours"])
-    res.add("relative reconstruction error from random words", data=cfg.embeddings, method=f"LLE (k={k})",
-            mean=lin["random words"])
-    res.add("linear residual of the hidden map", data=f"{cfg.manifold} -> hidden map",
-            method="affine least squares", mean=lin_resid)
+            res.add(
+                f"{m} @ {n} pairs",
+                data=f"{cfg.manifold} -> hidden map",
+                method=loss,
+                values=g[m].tolist(),
+                n_pairs=int(n),
+                metric=m,
+                paper=f"LPL keeps neighbourhoods where MSE overfits ({fig1}, qualitative)",
+                paper_ref=fig1,
+            )
+    res.add(
+        "relative reconstruction error from neighbours",
+        data=cfg.embeddings,
+        method=f"LLE (k={k})",
+        mean=lin["neighbours"],
+    )
+    res.add(
+        "relative reconstruction error from random words",
+        data=cfg.embeddings,
+        method=f"LLE (k={k})",
+        mean=lin["random words"],
+    )
+    res.add(
+        "linear residual of the hidden map",
+        data=f"{cfg.manifold} -> hidden map",
+        method="affine least squares",
+        mean=lin_resid,
+    )
     res.add_table("neighbourhood_table", table)
     res.add_table("figure1_sweep", sweep)
     res.add_table("figure1_gain", gain.reset_index())
@@ -725,23 +912,35 @@ def findings(cfg: Settings, *, table: pd.DataFrame, sweep: pd.DataFrame, gain: p
     few, many = min(cfg.sizes), max(cfg.sizes)
     lower = gain["error: seeds where LPL is lower"]
     return {
-        "best_method": str(best["method"]), "best_trust": float(best["trustworthiness"]),
-        "best_kept": float(best[f"{k}-NN kept"]), "pca_trust": float(pca_row["trustworthiness"]),
+        "best_method": str(best["method"]),
+        "best_trust": float(best["trustworthiness"]),
+        "best_kept": float(best[f"{k}-NN kept"]),
+        "pca_trust": float(pca_row["trustworthiness"]),
         "pca_kept": float(pca_row[f"{k}-NN kept"]),
-        "few_pairs": int(few), "many_pairs": int(many),
-        "err_few_mse": float(e[(few, "MSE")]), "err_few_lpl": float(e[(few, "MSE+LPL")]),
-        "hit_few_mse": float(h[(few, "MSE")]), "hit_few_lpl": float(h[(few, "MSE+LPL")]),
-        "err_many_mse": float(e[(many, "MSE")]), "err_many_lpl": float(e[(many, "MSE+LPL")]),
-        "lpl_helps": ", ".join(f"{n} pairs ({-rel_change[n]:.0%} lower; lower for {int(lower[n])}/{len(cfg.seeds)} "
-                               "seeds)" for n in helps) or none,
+        "few_pairs": int(few),
+        "many_pairs": int(many),
+        "err_few_mse": float(e[(few, "MSE")]),
+        "err_few_lpl": float(e[(few, "MSE+LPL")]),
+        "hit_few_mse": float(h[(few, "MSE")]),
+        "hit_few_lpl": float(h[(few, "MSE+LPL")]),
+        "err_many_mse": float(e[(many, "MSE")]),
+        "err_many_lpl": float(e[(many, "MSE+LPL")]),
+        "lpl_helps": ", ".join(
+            f"{n} pairs ({-rel_change[n]:.0%} lower; lower for {int(lower[n])}/{len(cfg.seeds)} seeds)" for n in helps
+        )
+        or none,
         "lpl_hurts": _pairs_list(hurts) if len(hurts) else none,
-        "lpl_close": (f"{_pairs_list(rest.index)} (largest relative gap {rest.abs().max():.1%})" if len(rest)
-                      else none),
-        "knn_gap": knn_gap, "clear_change": CLEAR_CHANGE,
-        "knn_reading": ("So here LPL's benefit, where there is one, is a smaller error away from the pairs rather "
-                        "than better-kept neighbourhoods: Figure 1's picture is only partly borne out."
-                        if knn_gap < KNN_GAP else
-                        f"That is a gap of at least {KNN_GAP} in the neighbourhoods that survive the map."),
+        "lpl_close": (
+            f"{_pairs_list(rest.index)} (largest relative gap {rest.abs().max():.1%})" if len(rest) else none
+        ),
+        "knn_gap": knn_gap,
+        "clear_change": CLEAR_CHANGE,
+        "knn_reading": (
+            "So here LPL's benefit, where there is one, is a smaller error away from the pairs rather "
+            "than better-kept neighbourhoods: Figure 1's picture is only partly borne out."
+            if knn_gap < KNN_GAP
+            else f"That is a gap of at least {KNN_GAP} in the neighbourhoods that survive the map."
+        ),
     }
 
 
@@ -761,21 +960,36 @@ def claims(cfg: Settings, sweep: pd.DataFrame, gain: pd.DataFrame) -> pd.DataFra
     wins = int((err_drop > 0).sum())
     knn_gap = gain["kNN kept: LPL - MSE (mean)"].abs().max()
     label = ARTEFACTS[ARTEFACT].label
-    return pd.DataFrame([
-        {"artefact": ARTEFACT,
-         "claim": f"with few pairs ({small}), MSE + LPL maps unpaired points closer than MSE",
-         "paper": f"{label} (qualitative)",
-         "ours": f"mean error {mean_err.loc[small, 'MSE']:.3f} (MSE) vs {mean_err.loc[small, 'MSE+LPL']:.3f} "
-                 f"(MSE+LPL); LPL lower in {wins}/{len(cfg.seeds)} seeds, by {err_drop.mean():.3f} "
-                 f"+- {err_drop.std():.3f}",
-         "verdict": effect_verdict(err_drop.mean(), err_drop.std(), wins, len(err_drop),
-                                   min_gain=CLEAR_CHANGE * mean_err.loc[small, "MSE"])},
-        {"artefact": ARTEFACT, "claim": "MSE + LPL keeps each point's neighbours where MSE scatters them",
-         "paper": f"{label}b (qualitative)",
-         "ours": f"largest mean difference in {k}-NN kept over all pair counts: {knn_gap:.3f}",
-         "verdict": "yes" if (gain["kNN kept: LPL - MSE (mean)"] >= KNN_GAP).any() else "no"},
-        {"artefact": ARTEFACT, "claim": f"with many pairs ({large}) the two losses agree",
-         "paper": "section 4.1 (gains shrink as pairs grow)",
-         "ours": f"relative error change {rel_change[large]:+.1%}",
-         "verdict": "yes" if abs(rel_change[large]) < CLEAR_CHANGE else "no"},
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "artefact": ARTEFACT,
+                "claim": f"with few pairs ({small}), MSE + LPL maps unpaired points closer than MSE",
+                "paper": f"{label} (qualitative)",
+                "ours": f"mean error {mean_err.loc[small, 'MSE']:.3f} (MSE) vs {mean_err.loc[small, 'MSE+LPL']:.3f} "
+                f"(MSE+LPL); LPL lower in {wins}/{len(cfg.seeds)} seeds, by {err_drop.mean():.3f} "
+                f"+- {err_drop.std():.3f}",
+                "verdict": effect_verdict(
+                    err_drop.mean(),
+                    err_drop.std(),
+                    wins,
+                    len(err_drop),
+                    min_gain=CLEAR_CHANGE * mean_err.loc[small, "MSE"],
+                ),
+            },
+            {
+                "artefact": ARTEFACT,
+                "claim": "MSE + LPL keeps each point's neighbours where MSE scatters them",
+                "paper": f"{label}b (qualitative)",
+                "ours": f"largest mean difference in {k}-NN kept over all pair counts: {knn_gap:.3f}",
+                "verdict": "yes" if (gain["kNN kept: LPL - MSE (mean)"] >= KNN_GAP).any() else "no",
+            },
+            {
+                "artefact": ARTEFACT,
+                "claim": f"with many pairs ({large}) the two losses agree",
+                "paper": "section 4.1 (gains shrink as pairs grow)",
+                "ours": f"relative error change {rel_change[large]:+.1%}",
+                "verdict": "yes" if abs(rel_change[large]) < CLEAR_CHANGE else "no",
+            },
+        ]
+    )

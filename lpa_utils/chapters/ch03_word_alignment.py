@@ -24,6 +24,7 @@ The notebook ``notebooks/03_word_alignment.ipynb`` calls these functions; they d
   their captions' data and runs; :func:`record_results`, :func:`claims_table` and :func:`findings` produce the
   records, the claims table and the numbers of the "What we found" section.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -79,14 +80,14 @@ def short_name(spec: str) -> str:
 class PairConfig:
     """Where one language pair's data comes from (names of :mod:`lpa_utils.data` datasets, or file paths)."""
 
-    pair: str                      # "en-it"
-    src: str                       # source embeddings: a dataset name or a path
-    tgt: str                       # target embeddings
-    dictionary: str = "merged"     # dictionary source ("merged" | "multiwordnet" | "freedict") or a path
-    label: str = ""                # short description of the vectors, shown in every table row
-    n_test: int = 1500             # test source words
-    test_dictionary: str | None = None   # a separate test dictionary file (Dinu / VecMap); then no random test
-    given: tuple[str, ...] = ()    # what the run was given instead of the book's defaults (names or paths)
+    pair: str  # "en-it"
+    src: str  # source embeddings: a dataset name or a path
+    tgt: str  # target embeddings
+    dictionary: str = "merged"  # dictionary source ("merged" | "multiwordnet" | "freedict") or a path
+    label: str = ""  # short description of the vectors, shown in every table row
+    n_test: int = 1500  # test source words
+    test_dictionary: str | None = None  # a separate test dictionary file (Dinu / VecMap); then no random test
+    given: tuple[str, ...] = ()  # what the run was given instead of the book's defaults (names or paths)
 
     @property
     def langs(self) -> tuple[str, str]:
@@ -117,18 +118,28 @@ def given_label(cfg: PairConfig) -> str:
 
 def bible_pairs(dim: int = 100) -> dict[str, PairConfig]:
     """EN-IT / EN-DE / EN-ES on our Bible word2vec vectors (``dim`` = 100 or 300), both sides trained alike."""
-    return {f"en-{lang}": PairConfig(f"en-{lang}", f"bible-en-w2v-{dim}d", f"bible-{lang}-w2v-{dim}d", "merged",
-                                     f"Bible word2vec {dim}d EN->{lang.upper()}", n_test=500)
-            for lang in ("it", "de", "es")}
+    return {
+        f"en-{lang}": PairConfig(
+            f"en-{lang}",
+            f"bible-en-w2v-{dim}d",
+            f"bible-{lang}-w2v-{dim}d",
+            "merged",
+            f"Bible word2vec {dim}d EN->{lang.upper()}",
+            n_test=500,
+        )
+        for lang in ("it", "de", "es")
+    }
 
 
 #: the offline defaults (DATA.md): Bible word2vec for IT / DE / ES; GloVe 50d -> floret (FI) and -> fastText (FR)
 PAIRS: dict[str, PairConfig] = {
     **bible_pairs(100),
-    "en-fi": PairConfig("en-fi", "glove-en-50d", "floret-fi-300d", "freedict", "GloVe 50d -> floret 300d EN->FI",
-                        n_test=1500),
-    "en-fr": PairConfig("en-fr", "glove-en-50d", "fasttext-fr-300d", "merged", "GloVe 50d -> fastText 300d EN->FR",
-                        n_test=1500),
+    "en-fi": PairConfig(
+        "en-fi", "glove-en-50d", "floret-fi-300d", "freedict", "GloVe 50d -> floret 300d EN->FI", n_test=1500
+    ),
+    "en-fr": PairConfig(
+        "en-fr", "glove-en-50d", "fasttext-fr-300d", "merged", "GloVe 50d -> fastText 300d EN->FR", n_test=1500
+    ),
 }
 
 
@@ -137,13 +148,13 @@ def pair_config(pair: str, known: Mapping[str, PairConfig] | None = None) -> Pai
     the book's pairs and how to give one's own otherwise."""
     known = PAIRS if known is None else known
     if pair not in known:
-        raise ValueError(f"pair {pair!r} is not one of the book's pairs ({', '.join(known)}); "
-                         + own_pair_hint(pair))
+        raise ValueError(f"pair {pair!r} is not one of the book's pairs ({', '.join(known)}); " + own_pair_hint(pair))
     return known[pair]
 
 
-def check_data_params(pairs: Sequence[str], known: Mapping[str, PairConfig] | None = None,
-                      **params: Any) -> dict[str, dict[str, str]]:
+def check_data_params(
+    pairs: Sequence[str], known: Mapping[str, PairConfig] | None = None, **params: Any
+) -> dict[str, dict[str, str]]:
     """:func:`lpa_utils.chapters.common.check_data_params` with the chapter's pairs (``known``, default
     :data:`PAIRS`): checks ``src_vectors``, ``tgt_vectors``, ``dictionaries`` and ``test_dictionaries`` against
     ``pairs`` and returns, per pair, the :func:`load_pair` arguments they give (``src``, ``tgt``, ``dictionary``,
@@ -158,10 +169,10 @@ class PairData:
     config: PairConfig
     src_emb: Any
     tgt_emb: Any
-    split: Any                     # lpa_utils.data.DictionarySplit (train, val, test, rest DataFrames)
-    train: np.ndarray              # (p, 2) int64 rows (source row, target row)
-    val: np.ndarray                # (p_val, 2)
-    rest: np.ndarray               # (p_rest, 2): every pair whose source word is neither test nor validation
+    split: Any  # lpa_utils.data.DictionarySplit (train, val, test, rest DataFrames)
+    train: np.ndarray  # (p, 2) int64 rows (source row, target row)
+    val: np.ndarray  # (p_val, 2)
+    rest: np.ndarray  # (p_rest, 2): every pair whose source word is neither test nor validation
     manifest: dict = field(default_factory=dict)
 
     @property
@@ -184,9 +195,11 @@ class PairData:
     @property
     def data_label(self) -> str:
         """What every table row says about its data: vectors, dictionary, sizes."""
-        return (f"{self.label}; dictionary {short_name(self.config.dictionary)}; "
-                f"vocab {len(self.src_emb):,}/{len(self.tgt_emb):,}; train {len(self.train):,} pairs, "
-                f"val {len(self.val):,}, test {self.split.test['src'].nunique():,} words")
+        return (
+            f"{self.label}; dictionary {short_name(self.config.dictionary)}; "
+            f"vocab {len(self.src_emb):,}/{len(self.tgt_emb):,}; train {len(self.train):,} pairs, "
+            f"val {len(self.val):,}, test {self.split.test['src'].nunique():,} words"
+        )
 
 
 def _band_validation(train: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -201,10 +214,22 @@ def _band_validation(train: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.Dat
     return train[~is_val].reset_index(drop=True), train[is_val].reset_index(drop=True)
 
 
-def load_pair(pair: str | PairConfig, *, src: str | None = None, tgt: str | None = None,
-              dictionary: str | None = None, test_dictionary: str | None = None, n_test: int | None = None,
-              n_train: int = 3000, n_val: int = 150, val_from: str = "band", max_src: int | None = 20000,
-              max_tgt: int | None = 20000, seed: int = 0, save_split: bool = True) -> PairData:
+def load_pair(
+    pair: str | PairConfig,
+    *,
+    src: str | None = None,
+    tgt: str | None = None,
+    dictionary: str | None = None,
+    test_dictionary: str | None = None,
+    n_test: int | None = None,
+    n_train: int = 3000,
+    n_val: int = 150,
+    val_from: str = "band",
+    max_src: int | None = 20000,
+    max_tgt: int | None = 20000,
+    seed: int = 0,
+    save_split: bool = True,
+) -> PairData:
     """Load a pair's embeddings, dictionary and train / validation / test split.
 
     Args:
@@ -224,8 +249,12 @@ def load_pair(pair: str | PairConfig, *, src: str | None = None, tgt: str | None
     cfg = pair_config(pair) if isinstance(pair, str) else pair
     new = {"src": src, "tgt": tgt, "dictionary": dictionary, "test_dictionary": test_dictionary}
     changed = {k: str(v) for k, v in new.items() if v and str(v) != getattr(cfg, k)}
-    cfg = replace(cfg, **changed, n_test=n_test if n_test is not None else cfg.n_test,
-                  given=tuple(dict.fromkeys([*cfg.given, *changed.values()])))
+    cfg = replace(
+        cfg,
+        **changed,
+        n_test=n_test if n_test is not None else cfg.n_test,
+        given=tuple(dict.fromkeys([*cfg.given, *changed.values()])),
+    )
     if "src" in changed or "tgt" in changed:
         cfg.label = given_label(cfg)
     if val_from not in ("band", "next"):
@@ -242,23 +271,41 @@ def load_pair(pair: str | PairConfig, *, src: str | None = None, tgt: str | None
     d = dictionary_of(cfg.dictionary)
     extra_val = n_val if val_from == "band" else 0
     if cfg.test_dictionary:
-        split = _split_with_test_file(d, dictionary_of(cfg.test_dictionary), se, te, n_train + extra_val,
-                                      n_val if val_from == "next" else 0)
+        split = _split_with_test_file(
+            d, dictionary_of(cfg.test_dictionary), se, te, n_train + extra_val, n_val if val_from == "next" else 0
+        )
     else:
-        split = make_split(d, se, te, n_test=cfg.n_test, n_train=n_train + extra_val,
-                           n_val=n_val if val_from == "next" else 0, seed=seed, save=save_split,
-                           name=f"{cfg.pair}-{se.name}--{te.name}")
+        split = make_split(
+            d,
+            se,
+            te,
+            n_test=cfg.n_test,
+            n_train=n_train + extra_val,
+            n_val=n_val if val_from == "next" else 0,
+            seed=seed,
+            save=save_split,
+            name=f"{cfg.pair}-{se.name}--{te.name}",
+        )
     if val_from == "band":
         split.train, split.val = _band_validation(split.train, n_val, seed)
         val_words = set(split.val["src"])
         split.rest = split.rest[~split.rest["src"].isin(val_words)].reset_index(drop=True)
     manifest = dict(split.manifest)
     manifest["validation"] = val_from
-    manifest["final_sizes"] = {k: {"pairs": int(len(getattr(split, k))),
-                                   "src_words": int(getattr(split, k)["src"].nunique())}
-                               for k in ("train", "val", "test", "rest")}
-    return PairData(cfg, se, te, split, split.pairs("train", se, te), split.pairs("val", se, te),
-                    split.pairs("rest", se, te), manifest)
+    manifest["final_sizes"] = {
+        k: {"pairs": int(len(getattr(split, k))), "src_words": int(getattr(split, k)["src"].nunique())}
+        for k in ("train", "val", "test", "rest")
+    }
+    return PairData(
+        cfg,
+        se,
+        te,
+        split,
+        split.pairs("train", se, te),
+        split.pairs("val", se, te),
+        split.pairs("rest", se, te),
+        manifest,
+    )
 
 
 def _split_with_test_file(d_train, d_test, se, te, n_train, n_val):
@@ -269,17 +316,24 @@ def _split_with_test_file(d_train, d_test, se, te, n_train, n_val):
         ok = (se.lookup(df["src"]) >= 0) & (te.lookup(df["tgt"]) >= 0)
         return df[ok].reset_index(drop=True)
 
-    test = d_test[["src", "tgt"]].reset_index(drop=True)       # OOV test pairs are dropped and counted later
+    test = d_test[["src", "tgt"]].reset_index(drop=True)  # OOV test pairs are dropped and counted later
     pool = covered(d_train)
     pool = pool[~pool["src"].isin(set(test["src"]))].reset_index(drop=True)
     train = pool.iloc[:n_train]
-    after = pool.iloc[len(train):]
+    after = pool.iloc[len(train) :]
     val = after[~after["src"].isin(set(train["src"]))].iloc[:n_val]
     rest = pool[~pool["src"].isin(set(val["src"]))]
     strip = lambda df: df[["src", "tgt"]].reset_index(drop=True)  # noqa: E731
-    return DictionarySplit(strip(train), strip(val), test, strip(rest),
-                           {"method": "test: the given test dictionary; train: first pairs of the training file",
-                            "sizes": {"train": len(train), "val": len(val), "test": len(test)}})
+    return DictionarySplit(
+        strip(train),
+        strip(val),
+        test,
+        strip(rest),
+        {
+            "method": "test: the given test dictionary; train: first pairs of the training file",
+            "sizes": {"train": len(train), "val": len(val), "test": len(test)},
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -295,41 +349,65 @@ PLANTED_MIN_P1 = 0.99
 class Settings:
     """What the chapter runs in this profile (from the notebook's parameters, see :func:`settings`)."""
 
-    profile: str                   # "full" | "smoke"
-    seeds: tuple[int, ...]         # SGD runs per cell
-    pairs: list[str]               # pairs of Table 1a, in column order
+    profile: str  # "full" | "smoke"
+    seeds: tuple[int, ...]  # SGD runs per cell
+    pairs: list[str]  # pairs of Table 1a, in column order
     configs: dict[str, PairConfig]  # where each pair's data comes from (keys of PAIRS, Bible pairs at bible_dim)
-    overrides: dict[str, dict]     # per pair: load_pair keyword arguments (src, tgt, dictionary, ..., n_test)
-    max_words: int                 # vocabulary size per side
-    n_train: int                   # training pairs (the paper: 3,000)
-    n_val: int                     # validation pairs (the paper: 150)
-    sgd: dict[str, Any]            # SGDAligner settings of every SGD row (SGD_DEFAULTS with k and beta)
-    sweep_pairs: list[str]         # pairs of the fewer-pairs study
-    sizes: tuple                   # training-set sizes of the fewer-pairs study ("all": the whole pool)
-    ks: tuple[int, ...]            # ablation grid of the LPL neighbourhood size k
-    betas: tuple[float, ...]       # ablation grid of the LPL weight beta (eq. 7)
+    overrides: dict[str, dict]  # per pair: load_pair keyword arguments (src, tgt, dictionary, ..., n_test)
+    max_words: int  # vocabulary size per side
+    n_train: int  # training pairs (the paper: 3,000)
+    n_val: int  # validation pairs (the paper: 150)
+    sgd: dict[str, Any]  # SGDAligner settings of every SGD row (SGD_DEFAULTS with k and beta)
+    sweep_pairs: list[str]  # pairs of the fewer-pairs study
+    sizes: tuple  # training-set sizes of the fewer-pairs study ("all": the whole pool)
+    ks: tuple[int, ...]  # ablation grid of the LPL neighbourhood size k
+    betas: tuple[float, ...]  # ablation grid of the LPL weight beta (eq. 7)
     ablation_pair: str
     table2_words: list[str]
 
     def params(self) -> dict[str, Any]:
         """The resolved settings, as the results file stores them."""
-        return {"pairs": self.pairs, "seeds": list(self.seeds), "max_words": self.max_words, "sgd": self.sgd,
-                "sweep_pairs": self.sweep_pairs, "sizes": [str(s) for s in self.sizes], "ks": list(self.ks),
-                "betas": list(self.betas), "ablation_pair": self.ablation_pair, "table2_words": self.table2_words}
+        return {
+            "pairs": self.pairs,
+            "seeds": list(self.seeds),
+            "max_words": self.max_words,
+            "sgd": self.sgd,
+            "sweep_pairs": self.sweep_pairs,
+            "sizes": [str(s) for s in self.sizes],
+            "ks": list(self.ks),
+            "betas": list(self.betas),
+            "ablation_pair": self.ablation_pair,
+            "table2_words": self.table2_words,
+        }
 
     def __str__(self) -> str:
-        return (f"profile {self.profile}: pairs {self.pairs}, seeds {self.seeds}, vocabularies up to "
-                f"{self.max_words:,} words, SGD up to {self.sgd['epochs']} epochs;\n"
-                f"fewer pairs on {self.sweep_pairs}, sizes {self.sizes}; ablation on {self.ablation_pair}, "
-                f"k in {self.ks}, beta in {self.betas}")
+        return (
+            f"profile {self.profile}: pairs {self.pairs}, seeds {self.seeds}, vocabularies up to "
+            f"{self.max_words:,} words, SGD up to {self.sgd['epochs']} epochs;\n"
+            f"fewer pairs on {self.sweep_pairs}, sizes {self.sizes}; ablation on {self.ablation_pair}, "
+            f"k in {self.ks}, beta in {self.betas}"
+        )
 
 
-def settings(ch: Chapter, *, seeds: Sequence[int] | None = None, pairs: Sequence[str] | None = None,
-             bible_dim: int = 100, max_words: int | None = None, n_train: int = 3000, n_val: int = 150,
-             k: int = 10, beta: float = 1.0, sweep_pairs: Sequence[str] | None = None,
-             ablation_pair: str | None = None, table2_words: Sequence[str] = ("windows",),
-             src_vectors: dict | None = None, tgt_vectors: dict | None = None, dictionaries: dict | None = None,
-             test_dictionaries: dict | None = None) -> Settings:
+def settings(
+    ch: Chapter,
+    *,
+    seeds: Sequence[int] | None = None,
+    pairs: Sequence[str] | None = None,
+    bible_dim: int = 100,
+    max_words: int | None = None,
+    n_train: int = 3000,
+    n_val: int = 150,
+    k: int = 10,
+    beta: float = 1.0,
+    sweep_pairs: Sequence[str] | None = None,
+    ablation_pair: str | None = None,
+    table2_words: Sequence[str] = ("windows",),
+    src_vectors: dict | None = None,
+    tgt_vectors: dict | None = None,
+    dictionaries: dict | None = None,
+    test_dictionaries: dict | None = None,
+) -> Settings:
     """The chapter's :class:`Settings` for ``ch.profile``; the notebook's parameters keep their meaning.
 
     ``None`` picks the profile's default: full -- seeds (0, 1, 2), the five pairs, 20,000 words, SGD_DEFAULTS,
@@ -347,48 +425,78 @@ def settings(ch: Chapter, *, seeds: Sequence[int] | None = None, pairs: Sequence
     names it. The resolved settings are added to the parameters of ``ch.results``.
     """
     smoke_n_test = {"en-it": 200, "en-fr": 300, "en-de": 200, "en-es": 200, "en-fi": 300}
-    pairs = list_param("pairs", pairs, example='["en-xx"]') or ch.pick(["en-it", "en-de", "en-fi", "en-es", "en-fr"],
-                                                                      ["en-it", "en-fr"])
+    pairs = list_param("pairs", pairs, example='["en-xx"]') or ch.pick(
+        ["en-it", "en-de", "en-fi", "en-es", "en-fr"], ["en-it", "en-fr"]
+    )
     seeds = list_param("seeds", seeds, item=int, example="[0, 1, 2]")
     sweep_pairs = list_param("sweep_pairs", sweep_pairs, example=json.dumps(pairs[:1]))
     table2_words = list_param("table2_words", table2_words, example='["windows", "king"]', empty=True)
-    for name, chosen in (("sweep_pairs", sweep_pairs or []), ("ablation_pair", [ablation_pair] if ablation_pair
-                                                                                else [])):
+    for name, chosen in (
+        ("sweep_pairs", sweep_pairs or []),
+        ("ablation_pair", [ablation_pair] if ablation_pair else []),
+    ):
         for p in chosen:
             if not isinstance(p, str) or p not in pairs:
-                raise ValueError(f"parameter {name}: {p!r} is not in pairs {pairs}; name one of them (or add it "
-                                 f"to pairs)")
+                raise ValueError(
+                    f"parameter {name}: {p!r} is not in pairs {pairs}; name one of them (or add it to pairs)"
+                )
     known = {**PAIRS, **bible_pairs(bible_dim)}
-    given = check_data_params(pairs, known, src_vectors=src_vectors, tgt_vectors=tgt_vectors,
-                              dictionaries=dictionaries, test_dictionaries=test_dictionaries)
+    given = check_data_params(
+        pairs,
+        known,
+        src_vectors=src_vectors,
+        tgt_vectors=tgt_vectors,
+        dictionaries=dictionaries,
+        test_dictionaries=test_dictionaries,
+    )
     configs = dict(known)
     for p in pairs:
         if p not in known:
             g = given[p]
-            cfg = PairConfig(p, g["src"], g["tgt"], g["dictionary"], n_test=ch.pick(1500, 300),
-                             test_dictionary=g.get("test_dictionary"), given=tuple(dict.fromkeys(g.values())))
+            cfg = PairConfig(
+                p,
+                g["src"],
+                g["tgt"],
+                g["dictionary"],
+                n_test=ch.pick(1500, 300),
+                test_dictionary=g.get("test_dictionary"),
+                given=tuple(dict.fromkeys(g.values())),
+            )
             configs[p] = replace(cfg, label=given_label(cfg))
     n_test = ch.pick({}, smoke_n_test)
-    overrides = {p: {**given[p], **({"n_test": n_test[p]} if p in n_test else {})} if p in known else {}
-                 for p in pairs}
+    overrides = {p: {**given[p], **({"n_test": n_test[p]} if p in n_test else {})} if p in known else {} for p in pairs}
     default_sweep = ch.pick(["en-it", "en-de"], ["en-it"])
     cfg = Settings(
-        profile=ch.profile, seeds=tuple(seeds or ch.pick((0, 1, 2), (0,))), pairs=pairs,
-        configs=configs, overrides=overrides,
-        max_words=max_words or ch.pick(20_000, 5_000), n_train=n_train, n_val=n_val,
+        profile=ch.profile,
+        seeds=tuple(seeds or ch.pick((0, 1, 2), (0,))),
+        pairs=pairs,
+        configs=configs,
+        overrides=overrides,
+        max_words=max_words or ch.pick(20_000, 5_000),
+        n_train=n_train,
+        n_val=n_val,
         sgd=ch.pick(dict(SGD_DEFAULTS, k=k, beta=beta), dict(SGD_DEFAULTS, k=k, beta=beta, epochs=10, patience=None)),
         sweep_pairs=sweep_pairs or [p for p in default_sweep if p in pairs] or pairs[:1],
         sizes=ch.pick((100, 250, 500, 1000, 2000, 3000, "all"), (100, 500, "all")),
-        ks=ch.pick((1, 5, 10, 20), (1, 10)), betas=ch.pick((0.1, 0.3, 1.0, 3.0, 10.0), (1.0, 3.0)),
-        ablation_pair=ablation_pair or ("en-it" if "en-it" in pairs else pairs[0]), table2_words=table2_words)
+        ks=ch.pick((1, 5, 10, 20), (1, 10)),
+        betas=ch.pick((0.1, 0.3, 1.0, 3.0, 10.0), (1.0, 3.0)),
+        ablation_pair=ablation_pair or ("en-it" if "en-it" in pairs else pairs[0]),
+        table2_words=table2_words,
+    )
     ch.results.params.update(cfg.params())
     return cfg
 
 
 def load_data(cfg: Settings) -> dict[str, PairData]:
     """:func:`load_pairs` of ``cfg.pairs`` (in order) with the settings' vocabulary and split sizes."""
-    return load_pairs([cfg.configs[p] for p in cfg.pairs], overrides=cfg.overrides, max_src=cfg.max_words,
-                      max_tgt=cfg.max_words, n_train=cfg.n_train, n_val=cfg.n_val)
+    return load_pairs(
+        [cfg.configs[p] for p in cfg.pairs],
+        overrides=cfg.overrides,
+        max_src=cfg.max_words,
+        max_tgt=cfg.max_words,
+        n_train=cfg.n_train,
+        n_val=cfg.n_val,
+    )
 
 
 def data_glue(cfg: Settings, datas: dict[str, PairData]) -> dict[str, Any]:
@@ -396,9 +504,15 @@ def data_glue(cfg: Settings, datas: dict[str, PairData]) -> dict[str, Any]:
     for, the test words per pair (e.g. ``"200 for EN-IT, 300 for EN-FR"``), the size of the paper's training
     dictionaries, and the planted problem (``planted_<key>`` of :data:`PLANTED`, ``planted_min_p1``)."""
     tests = ", ".join(f"{d.split.test['src'].nunique():,} for {p.upper()}" for p, d in datas.items())
-    return {"data_max_words": int(cfg.max_words), "data_n_train": int(cfg.n_train), "data_n_val": int(cfg.n_val),
-            "data_test_words": tests, "paper_train_pairs": papers.DATA_SIZES["train_pairs"][0],
-            **{f"planted_{k}": v for k, v in PLANTED.items()}, "planted_min_p1": PLANTED_MIN_P1}
+    return {
+        "data_max_words": int(cfg.max_words),
+        "data_n_train": int(cfg.n_train),
+        "data_n_val": int(cfg.n_val),
+        "data_test_words": tests,
+        "paper_train_pairs": papers.DATA_SIZES["train_pairs"][0],
+        **{f"planted_{k}": v for k, v in PLANTED.items()},
+        "planted_min_p1": PLANTED_MIN_P1,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- Table 1a
@@ -407,37 +521,60 @@ class MethodSpec:
     """A Table 1a row: how to build the aligner, which retrieval scores it, which steps of Table 1b it uses."""
 
     name: str
-    steps: str                                   # Table 1b transformations, as the paper lists them
-    build: Callable[..., Any]                    # build(**hyper, seed=, device=, sgd=) -> aligner
-    retrieval: str                               # "nn" | "csls" | "isf"
-    grid: dict[str, Sequence[Any]] = field(default_factory=dict)    # hyperparameters tuned on validation
-    sgd: bool = False                            # trained by SGD: one run per seed
+    steps: str  # Table 1b transformations, as the paper lists them
+    build: Callable[..., Any]  # build(**hyper, seed=, device=, sgd=) -> aligner
+    retrieval: str  # "nn" | "csls" | "isf"
+    grid: dict[str, Sequence[Any]] = field(default_factory=dict)  # hyperparameters tuned on validation
+    sgd: bool = False  # trained by SGD: one run per seed
 
 
 def sgd_pipeline(loss: str, seed: int = 0, device=None, **kw) -> Pipeline:
     """The SGD rows' aligner: S0 (unit, center) then :class:`lpa_utils.align.SGDAligner` (``loss`` "mse" | "lpa")."""
-    return Pipeline([Normalize(("unit", "center"), device=device),
-                     SGDAligner(loss, seed=seed, device=device, **kw)], name=f"SGD {loss}")
+    return Pipeline(
+        [Normalize(("unit", "center"), device=device), SGDAligner(loss, seed=seed, device=device, **kw)],
+        name=f"SGD {loss}",
+    )
 
 
 def _sgd(loss: str):
     def build(seed=0, device=None, sgd=None, **hyper):
         return sgd_pipeline(loss, seed=seed, device=device, **{**(sgd or {}), **hyper})
+
     return build
 
 
 TABLE1A: list[MethodSpec] = [
-    MethodSpec("Shigeto 2015 (T->S)", "S0, ridge T->S",
-               lambda alpha=1.0, device=None, **_: Pipeline([Normalize(("unit", "center"), device=device),
-                                                               ShigetoRidge(alpha, device=device)]),
-               "nn", {"alpha": (0.1, 1.0, 10.0)}),
+    MethodSpec(
+        "Shigeto 2015 (T->S)",
+        "S0, ridge T->S",
+        lambda alpha=1.0, device=None, **_: Pipeline(
+            [Normalize(("unit", "center"), device=device), ShigetoRidge(alpha, device=device)]
+        ),
+        "nn",
+        {"alpha": (0.1, 1.0, 10.0)},
+    ),
     MethodSpec("Artetxe 2016", "S0, S2", lambda device=None, **_: artetxe2016(device=device), "nn"),
-    MethodSpec("Smith 2017 (IS)", "S0, S2, S5", lambda dims=1.0, device=None, **_: smith2017(dims, device=device),
-               "isf", {"dims": (0.6, 0.8, 1.0), "beta": (1.0, 10.0, 30.0)}),
-    MethodSpec("Artetxe 2018 (NN)", "S0-S5", lambda dims=1.0, device=None, **_: artetxe2018(dims, device=device),
-               "nn", {"dims": (0.6, 0.8, 1.0)}),
-    MethodSpec("Artetxe 2018 (IS)", "S0-S5", lambda dims=1.0, device=None, **_: artetxe2018(dims, device=device),
-               "isf", {"dims": (0.6, 0.8, 1.0), "beta": (1.0, 10.0, 30.0)}),
+    MethodSpec(
+        "Smith 2017 (IS)",
+        "S0, S2, S5",
+        lambda dims=1.0, device=None, **_: smith2017(dims, device=device),
+        "isf",
+        {"dims": (0.6, 0.8, 1.0), "beta": (1.0, 10.0, 30.0)},
+    ),
+    MethodSpec(
+        "Artetxe 2018 (NN)",
+        "S0-S5",
+        lambda dims=1.0, device=None, **_: artetxe2018(dims, device=device),
+        "nn",
+        {"dims": (0.6, 0.8, 1.0)},
+    ),
+    MethodSpec(
+        "Artetxe 2018 (IS)",
+        "S0-S5",
+        lambda dims=1.0, device=None, **_: artetxe2018(dims, device=device),
+        "isf",
+        {"dims": (0.6, 0.8, 1.0), "beta": (1.0, 10.0, 30.0)},
+    ),
     MethodSpec("Procrustes (CSLS)", "S0, S2", lambda device=None, **_: artetxe2016(device=device), "csls"),
     MethodSpec("MSE, SGD (NN)", "S0, S2 (ortho) SGD", _sgd("mse"), "nn", sgd=True),
     MethodSpec("MSE, SGD (CSLS)", "S0, S2 (ortho) SGD", _sgd("mse"), "csls", sgd=True),
@@ -447,15 +584,18 @@ TABLE1A: list[MethodSpec] = [
 #: SGD settings of the chapter, the same for MSE and LPA (fixed during development on EN-IT, Bible 100d): Adam,
 #: lr 0.03, mini-batches of 256 pairs (shuffled by the seed), at most 150 epochs, validation P@1 every 5 epochs,
 #: patience 50 epochs, L_ortho weight 1 (eq. 7), W starting at zero; LPA: k = 10, beta = 1.
-SGD_DEFAULTS = dict(k=10, beta=1.0, ortho=1.0, epochs=150, lr=0.03, batch_size=256, patience=50, val_every=5,
-                    init="zeros")
+SGD_DEFAULTS = dict(
+    k=10, beta=1.0, ortho=1.0, epochs=150, lr=0.03, batch_size=256, patience=50, val_every=5, init="zeros"
+)
 
 
-def _score(aligner, data: PairData, df: pd.DataFrame, method: str, beta: float = 10.0, device=None,
-           mapped=None) -> dict:
+def _score(
+    aligner, data: PairData, df: pd.DataFrame, method: str, beta: float = 10.0, device=None, mapped=None
+) -> dict:
     Zs, Zt = mapped if mapped is not None else (aligner.transform(data.X), aligner.transform_target(data.Y))
-    return evaluate_translation(Zs, Zt, data.src_emb.words, data.tgt_emb.words, df, method=method, beta=beta,
-                                device=device)
+    return evaluate_translation(
+        Zs, Zt, data.src_emb.words, data.tgt_emb.words, df, method=method, beta=beta, device=device
+    )
 
 
 def _tune(spec: MethodSpec, data: PairData, device=None) -> tuple[dict, Any, tuple, float]:
@@ -471,14 +611,26 @@ def _tune(spec: MethodSpec, data: PairData, device=None) -> tuple[dict, Any, tup
         al = spec.build(device=device, **hyper).fit(data.X, data.Y, data.train, val_pairs=data.val)
         mapped = (al.transform(data.X), al.transform_target(data.Y))
         # mappings compared by NN on validation (cheap); isf temperature chosen afterwards for the best one
-        p1 = _score(al, data, data.split.val, "nn" if spec.retrieval == "isf" else spec.retrieval,
-                    device=device, mapped=mapped)["p@1"] if len(combos) > 1 else 0.0
+        p1 = (
+            _score(
+                al,
+                data,
+                data.split.val,
+                "nn" if spec.retrieval == "isf" else spec.retrieval,
+                device=device,
+                mapped=mapped,
+            )["p@1"]
+            if len(combos) > 1
+            else 0.0
+        )
         if best is None or p1 > best[3]:
             best = (hyper, al, mapped, p1)
     hyper, al, mapped, p1 = best
     if spec.retrieval == "isf":
-        scores = [(_score(al, data, data.split.val, "isf", beta=b, device=device, mapped=mapped)["p@1"], -i, b)
-                  for i, b in enumerate(betas)]
+        scores = [
+            (_score(al, data, data.split.val, "isf", beta=b, device=device, mapped=mapped)["p@1"], -i, b)
+            for i, b in enumerate(betas)
+        ]
         p1, _, b = max(scores)
         hyper = {**hyper, "beta": b}
     return hyper, al, mapped, p1
@@ -490,8 +642,15 @@ def _product(lists):
     return list(itertools.product(*lists))
 
 
-def run_table1a(data: PairData, seeds: Sequence[int] = (0, 1, 2), methods: Sequence[str] | None = None,
-                sgd: dict | None = None, device=None, progress: bool = True, keep: dict | None = None) -> pd.DataFrame:
+def run_table1a(
+    data: PairData,
+    seeds: Sequence[int] = (0, 1, 2),
+    methods: Sequence[str] | None = None,
+    sgd: dict | None = None,
+    device=None,
+    progress: bool = True,
+    keep: dict | None = None,
+) -> pd.DataFrame:
     """Fit and score every Table 1a row on ``data``: one row per (method, seed) with P@1/5/10 on the test words.
 
     Algebraic rows are deterministic (one run; their hyperparameters — Shigeto's alpha, the kept dimensions of
@@ -507,34 +666,48 @@ def run_table1a(data: PairData, seeds: Sequence[int] = (0, 1, 2), methods: Seque
     if progress:
         it = tqdm(specs, desc=f"Table 1a {data.config.pair}", leave=False)
     for spec in it:
-        for seed in (seeds if spec.sgd else (None,)):
+        for seed in seeds if spec.sgd else (None,):
             t0 = time.perf_counter()
             if spec.sgd:
                 loss = "lpa" if spec.name.startswith("LPA") else "mse"
                 key = (loss, seed)
                 if key not in fitted_sgd:
-                    al = spec.build(seed=seed, device=device, sgd=sgd_kw).fit(data.X, data.Y, data.train,
-                                                                             val_pairs=data.val)
+                    al = spec.build(seed=seed, device=device, sgd=sgd_kw).fit(
+                        data.X, data.Y, data.train, val_pairs=data.val
+                    )
                     fitted_sgd[key] = (al, (al.transform(data.X), al.transform_target(data.Y)))
                 al, mapped = fitted_sgd[key]
                 if keep is not None:
                     keep[(data.config.pair, loss, seed)] = al
-                hyper = {"best_epoch": al.steps[-1].best_epoch_, **{k: sgd_kw[k] for k in ("lr", "ortho")},
-                         **({"k": sgd_kw["k"], "beta": sgd_kw["beta"]} if loss == "lpa" else {})}
+                hyper = {
+                    "best_epoch": al.steps[-1].best_epoch_,
+                    **{k: sgd_kw[k] for k in ("lr", "ortho")},
+                    **({"k": sgd_kw["k"], "beta": sgd_kw["beta"]} if loss == "lpa" else {}),
+                }
                 beta = 10.0
             else:
                 hyper, al, mapped, _ = _tune(spec, data, device=device)
                 beta = hyper.get("beta", 10.0)
             ev = _score(al, data, data.split.test, spec.retrieval, beta=beta, device=device, mapped=mapped)
-            rows.append({"pair": data.config.pair, "data": data.label, "method": spec.name, "steps": spec.steps,
-                         "retrieval": spec.retrieval.upper(), "seed": seed, **{k: ev[k] for k in
-                         ("p@1", "p@5", "p@10", "n_queries", "n_pairs", "n_oov_pairs", "coverage")},
-                         "hyper": hyper, "fit_s": time.perf_counter() - t0})
+            rows.append(
+                {
+                    "pair": data.config.pair,
+                    "data": data.label,
+                    "method": spec.name,
+                    "steps": spec.steps,
+                    "retrieval": spec.retrieval.upper(),
+                    "seed": seed,
+                    **{k: ev[k] for k in ("p@1", "p@5", "p@10", "n_queries", "n_pairs", "n_oov_pairs", "coverage")},
+                    "hyper": hyper,
+                    "fit_s": time.perf_counter() - t0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def load_pairs(pairs: Sequence[str | PairConfig], overrides: dict[str, dict] | None = None,
-               **kw) -> dict[str, PairData]:
+def load_pairs(
+    pairs: Sequence[str | PairConfig], overrides: dict[str, dict] | None = None, **kw
+) -> dict[str, PairData]:
     """:func:`load_pair` for several pairs (keys of :data:`PAIRS` or :class:`PairConfig`), keyed by pair name;
     ``overrides[pair]`` holds per-pair keyword arguments (``src``, ``tgt``, ``dictionary``, ``test_dictionary``,
     ``n_test``, ...), ``kw`` the shared ones."""
@@ -551,13 +724,23 @@ def data_table(datas: dict[str, PairData]) -> pd.DataFrame:
     rows = []
     for p, d in datas.items():
         cov = d.manifest.get("coverage", {})
-        rows.append({"pair": p, "vectors": d.label, "dictionary": d.config.dictionary,
-                     "src vocab": len(d.src_emb), "tgt vocab": len(d.tgt_emb),
-                     "dim": f"{d.src_emb.dim} -> {d.tgt_emb.dim}",
-                     "train pairs": len(d.train), "train words": d.split.train["src"].nunique(),
-                     "val pairs": len(d.val), "test words": d.split.test["src"].nunique(),
-                     "test pairs": len(d.split.test), "pool (all) pairs": len(d.rest),
-                     "dictionary pairs in both vocabularies": cov.get("covered_pairs")})
+        rows.append(
+            {
+                "pair": p,
+                "vectors": d.label,
+                "dictionary": d.config.dictionary,
+                "src vocab": len(d.src_emb),
+                "tgt vocab": len(d.tgt_emb),
+                "dim": f"{d.src_emb.dim} -> {d.tgt_emb.dim}",
+                "train pairs": len(d.train),
+                "train words": d.split.train["src"].nunique(),
+                "val pairs": len(d.val),
+                "test words": d.split.test["src"].nunique(),
+                "test pairs": len(d.split.test),
+                "pool (all) pairs": len(d.rest),
+                "dictionary pairs in both vocabularies": cov.get("covered_pairs"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -577,15 +760,20 @@ def lpa_vs_baselines(runs: pd.DataFrame) -> pd.DataFrame:
         best = alg.loc[alg["p@1"].idxmax()] if len(alg) else None
         proc = alg[alg["method"] == "Procrustes (CSLS)"]["p@1"] * 100
         diff = (lpa - mse).dropna()
-        rows.append({
-            "pair": pair, "LPA+MSE (CSLS)": lpa.mean(), "MSE SGD (CSLS)": mse.mean(),
-            "LPA - MSE": diff.mean(), "std over seeds": diff.std(ddof=1) if len(diff) > 1 else 0.0,
-            "seeds LPA > MSE": f"{int((diff > 0).sum())}/{len(diff)}",
-            "best algebraic row": None if best is None else best["method"],
-            "best algebraic": None if best is None else 100 * best["p@1"],
-            "LPA - best algebraic": None if best is None else lpa.mean() - 100 * best["p@1"],
-            "LPA - Procrustes (CSLS)": lpa.mean() - float(proc.iloc[0]) if len(proc) else None,
-        })
+        rows.append(
+            {
+                "pair": pair,
+                "LPA+MSE (CSLS)": lpa.mean(),
+                "MSE SGD (CSLS)": mse.mean(),
+                "LPA - MSE": diff.mean(),
+                "std over seeds": diff.std(ddof=1) if len(diff) > 1 else 0.0,
+                "seeds LPA > MSE": f"{int((diff > 0).sum())}/{len(diff)}",
+                "best algebraic row": None if best is None else best["method"],
+                "best algebraic": None if best is None else 100 * best["p@1"],
+                "LPA - best algebraic": None if best is None else lpa.mean() - 100 * best["p@1"],
+                "LPA - Procrustes (CSLS)": lpa.mean() - float(proc.iloc[0]) if len(proc) else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -599,8 +787,9 @@ def own_data_pairs(datas: Mapping[str, PairData] | None) -> set[str]:
     return {p for p, d in (datas or {}).items() if d.config.own_data}
 
 
-def summarize_table1a(runs: pd.DataFrame, pair_order: Sequence[str] | None = None,
-                      datas: Mapping[str, PairData] | None = None) -> pd.DataFrame:
+def summarize_table1a(
+    runs: pd.DataFrame, pair_order: Sequence[str] | None = None, datas: Mapping[str, PairData] | None = None
+) -> pd.DataFrame:
     """Mean +- std (over seeds) of P@1 in %, per method (rows) and pair (columns), with the paper's figure
     beside each of ours (column ``"<pair> paper"``; NaN where the paper has no such cell). For a pair that ran on
     one's own data (:func:`own_data_pairs` of ``datas``) the paper column reads :data:`NOT_IN_PAPER`."""
@@ -613,8 +802,9 @@ def summarize_table1a(runs: pd.DataFrame, pair_order: Sequence[str] | None = Non
     for p in pairs:
         s = stats[stats["pair"] == p].set_index("method")
         out[f"{p} ours"] = [_fmt(s.loc[m]) if m in s.index else "" for m in methods]
-        out[f"{p} paper"] = ([NOT_IN_PAPER] * len(methods) if p in own
-                             else [papers.TABLE1A.get(m, {}).get(p, np.nan) for m in methods])
+        out[f"{p} paper"] = (
+            [NOT_IN_PAPER] * len(methods) if p in own else [papers.TABLE1A.get(m, {}).get(p, np.nan) for m in methods]
+        )
     return out
 
 
@@ -626,9 +816,15 @@ def _fmt(row) -> str:
 
 
 # ------------------------------------------------------------------------------------------ fewer pairs
-def fewer_pairs(data: PairData, sizes: Sequence[int | str] = (100, 250, 500, 1000, 2000, 3000, "all"),
-                seeds: Sequence[int] = (0, 1, 2), sgd: dict | None = None, device=None,
-                methods: Sequence[str] = ("MSE", "MSE+LPL", "Procrustes"), progress: bool = True) -> pd.DataFrame:
+def fewer_pairs(
+    data: PairData,
+    sizes: Sequence[int | str] = (100, 250, 500, 1000, 2000, 3000, "all"),
+    seeds: Sequence[int] = (0, 1, 2),
+    sgd: dict | None = None,
+    device=None,
+    methods: Sequence[str] = ("MSE", "MSE+LPL", "Procrustes"),
+    progress: bool = True,
+) -> pd.DataFrame:
     """P@1 (CSLS) against the number of training pairs for MSE, MSE + LPL (LPA) and Procrustes.
 
     For each size and seed, the training pairs are the pairs of source words drawn at random (``seed``) from
@@ -653,8 +849,18 @@ def fewer_pairs(data: PairData, sizes: Sequence[int | str] = (100, 250, 500, 100
                 al = _sgd("lpa" if m == "MSE+LPL" else "mse")(seed=seed, device=device, sgd=sgd_kw)
             al.fit(data.X, data.Y, P, val_pairs=data.val)
             ev = _score(al, data, data.split.test, "csls", device=device)
-            rows.append({"pair": data.config.pair, "method": m, "size": str(size), "n_pairs": n, "seed": seed,
-                         "p@1": ev["p@1"], "p@10": ev["p@10"], "fit_s": time.perf_counter() - t0})
+            rows.append(
+                {
+                    "pair": data.config.pair,
+                    "method": m,
+                    "size": str(size),
+                    "n_pairs": n,
+                    "seed": seed,
+                    "p@1": ev["p@1"],
+                    "p@10": ev["p@10"],
+                    "fit_s": time.perf_counter() - t0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -668,9 +874,15 @@ def _subset_by_words(pool: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------------------------------------- ablations
-def ablation(data: PairData, ks: Sequence[int] = (1, 5, 10, 20), betas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0),
-             seeds: Sequence[int] = (0, 1, 2), sgd: dict | None = None, device=None,
-             progress: bool = True) -> pd.DataFrame:
+def ablation(
+    data: PairData,
+    ks: Sequence[int] = (1, 5, 10, 20),
+    betas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0),
+    seeds: Sequence[int] = (0, 1, 2),
+    sgd: dict | None = None,
+    device=None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """LPA's P@1 (validation and test, CSLS) over k (beta fixed at the default) and over beta (k at the default)."""
     sgd_kw = {**SGD_DEFAULTS, **(sgd or {})}
     grid = [("k", k, dict(k=k)) for k in ks] + [("beta", b, dict(beta=b)) for b in betas]
@@ -680,19 +892,30 @@ def ablation(data: PairData, ks: Sequence[int] = (1, 5, 10, 20), betas: Sequence
     rows = []
     for (param, value, over), seed in jobs:
         t0 = time.perf_counter()
-        al = _sgd("lpa")(seed=seed, device=device, sgd={**sgd_kw, **over}).fit(data.X, data.Y, data.train,
-                                                                                val_pairs=data.val)
+        al = _sgd("lpa")(seed=seed, device=device, sgd={**sgd_kw, **over}).fit(
+            data.X, data.Y, data.train, val_pairs=data.val
+        )
         mapped = (al.transform(data.X), al.transform_target(data.Y))
         val = _score(al, data, data.split.val, "csls", device=device, mapped=mapped)
         test = _score(al, data, data.split.test, "csls", device=device, mapped=mapped)
-        rows.append({"pair": data.config.pair, "param": param, "value": value, "seed": seed,
-                     "val p@1": val["p@1"], "test p@1": test["p@1"], "fit_s": time.perf_counter() - t0})
+        rows.append(
+            {
+                "pair": data.config.pair,
+                "param": param,
+                "value": value,
+                "seed": seed,
+                "val p@1": val["p@1"],
+                "test p@1": test["p@1"],
+                "fit_s": time.perf_counter() - t0,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------- Table 2
-def neighbour_table(data: PairData, aligners: dict[str, Any], words: Sequence[str], n: int = 8,
-                    device=None) -> pd.DataFrame:
+def neighbour_table(
+    data: PairData, aligners: dict[str, Any], words: Sequence[str], n: int = 8, device=None
+) -> pd.DataFrame:
     """Table 2: nearest neighbours (cosine) of each word in the source space, in the target space (of its first
     gold translation in the test/train dictionary that the target vocabulary holds), and in the combined aligned
     space of each aligner (mapped source vocabulary and target vocabulary together, so neighbours mix both
@@ -713,7 +936,7 @@ def neighbour_table(data: PairData, aligners: dict[str, Any], words: Sequence[st
     tgt_words = np.asarray(te.words, dtype=object)
     gold = pd.concat([data.split.test, data.split.train, data.split.val, data.split.rest])
     gold = gold[gold["src"].isin(words) & (te.lookup(gold["tgt"]) >= 0)].drop_duplicates("src")
-    gold_of = dict(zip(gold["src"], gold["tgt"]))            # one entry per word: a small dict, not a loop
+    gold_of = dict(zip(gold["src"], gold["tgt"]))  # one entry per word: a small dict, not a loop
     out = []
 
     def mark(ws, is_train):
@@ -726,8 +949,14 @@ def neighbour_table(data: PairData, aligners: dict[str, Any], words: Sequence[st
         t = t[t != r][:n]
         ws = src_words[t]
         flags = [x in train_src for x in ws]
-        out.append({"word": w, "space": f"source ({src_lang.upper()})", "neighbours": mark(ws, flags),
-                    "n_train_neighbours": sum(flags)})
+        out.append(
+            {
+                "word": w,
+                "space": f"source ({src_lang.upper()})",
+                "neighbours": mark(ws, flags),
+                "n_train_neighbours": sum(flags),
+            }
+        )
     # target space: neighbours of the gold translation
     Yt = torch.as_tensor(te.vectors)
     have = [w for w in words if w in gold_of]
@@ -736,20 +965,33 @@ def neighbour_table(data: PairData, aligners: dict[str, Any], words: Sequence[st
         topt = translate(Yt[trow], Yt, "nn", topk=n + 1, device=device).cpu().numpy()
         for w, r, t in zip(have, trow, topt):
             t = t[t != r][:n]
-            out.append({"word": w, "space": f"target ({lang.upper()}: {gold_of[w]})",
-                        "neighbours": ", ".join(tgt_words[t]), "n_train_neighbours": 0})
+            out.append(
+                {
+                    "word": w,
+                    "space": f"target ({lang.upper()}: {gold_of[w]})",
+                    "neighbours": ", ".join(tgt_words[t]),
+                    "n_train_neighbours": 0,
+                }
+            )
     # combined aligned space
     for name, al in aligners.items():
         Zs, Zt = al.transform(se.vectors), al.transform_target(te.vectors)
         Z = torch.cat([Zs, Zt.to(Zs.device)], 0)
         labels = np.concatenate([src_words, (pd.Series(tgt_words) + f" [{lang}]").to_numpy(dtype=object)])
         is_train = np.concatenate([np.isin(src_words, list(train_src)), np.zeros(len(te), bool)])
-        topc = translate(Zs[torch.as_tensor(rows_w, device=Zs.device)], Z, "nn", topk=n + 1,
-                         device=device).cpu().numpy()
+        topc = (
+            translate(Zs[torch.as_tensor(rows_w, device=Zs.device)], Z, "nn", topk=n + 1, device=device).cpu().numpy()
+        )
         for w, r, t in zip(words, rows_w, topc):
             t = t[t != r][:n]
-            out.append({"word": w, "space": f"aligned: {name}", "neighbours": mark(labels[t], is_train[t]),
-                        "n_train_neighbours": int(is_train[t].sum())})
+            out.append(
+                {
+                    "word": w,
+                    "space": f"aligned: {name}",
+                    "neighbours": mark(labels[t], is_train[t]),
+                    "n_train_neighbours": int(is_train[t].sum()),
+                }
+            )
     df = pd.DataFrame(out)
     order = {w: i for i, w in enumerate(words)}
     return df.sort_values("word", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
@@ -773,12 +1015,23 @@ def lpl_gain_by_size(sweep: pd.DataFrame) -> pd.DataFrame:
     piv = sweep.pivot_table(index=["pair", "size", "seed"], columns="method", values="p@1", sort=False)
     d = (piv["MSE+LPL"] - piv["MSE"]) * 100
     g = d.groupby(level=["pair", "size"], sort=False)
-    return pd.DataFrame({"LPL gain (points)": g.mean(), "std": g.std(ddof=1),
-                         "seeds LPL > MSE": g.apply(lambda s: f"{int((s > 0).sum())}/{len(s)}")}).reset_index()
+    return pd.DataFrame(
+        {
+            "LPL gain (points)": g.mean(),
+            "std": g.std(ddof=1),
+            "seeds LPL > MSE": g.apply(lambda s: f"{int((s > 0).sum())}/{len(s)}"),
+        }
+    ).reset_index()
 
 
-def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: pd.DataFrame | None = None,
-                   abl: pd.DataFrame | None = None, neighbours: dict[str, pd.DataFrame] | None = None) -> int:
+def record_results(
+    res,
+    runs: pd.DataFrame,
+    datas: dict[str, PairData],
+    sweep: pd.DataFrame | None = None,
+    abl: pd.DataFrame | None = None,
+    neighbours: dict[str, pd.DataFrame] | None = None,
+) -> int:
     """Write every Table 1a cell (ours: per-seed values; the paper's figure beside it), the fewer-pairs curves,
     the ablations and the Table 2 neighbour lists into the chapter's :class:`lpa_utils.report.results.Results`,
     and each pair's data label and split manifest into its parameters. Returns the number of records.
@@ -787,8 +1040,12 @@ def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: p
     column); ``abl``: :func:`ablation`'s; ``neighbours``: :func:`neighbour_tables`'s, keyed by pair.
     """
     own = own_data_pairs(datas)
-    res.params.update({"data": {p: d.data_label for p, d in datas.items()},
-                       "split_manifests": {p: d.manifest for p, d in datas.items()}})
+    res.params.update(
+        {
+            "data": {p: d.data_label for p, d in datas.items()},
+            "split_manifests": {p: d.manifest for p, d in datas.items()},
+        }
+    )
     if own:
         res.params["not_in_the_paper"] = sorted(own)
     for (pair, method), g in runs.groupby(["pair", "method"], sort=False):
@@ -796,28 +1053,53 @@ def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: p
         first = g.iloc[0]
         paper = None if pair in own else papers.table1a(pair, method)
         for metric in ("p@1", "p@5", "p@10"):
-            res.add(f"{metric.upper()} (%)", data=d.data_label, method=method, values=list(100 * g[metric]),
-                    paper=paper if metric == "p@1" else None,
-                    paper_ref=papers.TABLE1A_SOURCE if (paper and metric == "p@1") else None, unit="%",
-                    pair=pair, retrieval=first["retrieval"], steps=first["steps"],
-                    coverage=float(first["coverage"]), n_queries=int(first["n_queries"]),
-                    hyper=[h for h in g["hyper"]])
+            res.add(
+                f"{metric.upper()} (%)",
+                data=d.data_label,
+                method=method,
+                values=list(100 * g[metric]),
+                paper=paper if metric == "p@1" else None,
+                paper_ref=papers.TABLE1A_SOURCE if (paper and metric == "p@1") else None,
+                unit="%",
+                pair=pair,
+                retrieval=first["retrieval"],
+                steps=first["steps"],
+                coverage=float(first["coverage"]),
+                n_queries=int(first["n_queries"]),
+                hyper=[h for h in g["hyper"]],
+            )
     res.add_table("table1a_runs", runs.drop(columns=["hyper"]).assign(hyper=runs["hyper"].astype(str)))
     res.add_table("table1a", summarize_table1a(runs, datas=datas))
     res.add_table("lpa_vs_baselines", lpa_vs_baselines(runs))
     if sweep is not None and len(sweep):
         for (pair, method, size), g in sweep.groupby(["pair", "method", "size"], sort=False):
-            res.add("P@1 (%) vs training pairs", data=datas[pair].data_label, method=f"{method} @ {size} pairs",
-                    values=list(100 * g["p@1"]), unit="%", pair=pair, size=size, n_pairs=float(g["n_pairs"].mean()),
-                    retrieval="CSLS")
+            res.add(
+                "P@1 (%) vs training pairs",
+                data=datas[pair].data_label,
+                method=f"{method} @ {size} pairs",
+                values=list(100 * g["p@1"]),
+                unit="%",
+                pair=pair,
+                size=size,
+                n_pairs=float(g["n_pairs"].mean()),
+                retrieval="CSLS",
+            )
         res.add_table("fewer_pairs_runs", sweep.assign(**{"P@1 (%)": 100 * sweep["p@1"]}))
         res.add_table("fewer_pairs", fewer_pairs_summary(sweep))
         res.add_table("lpl_gain_by_size", lpl_gain_by_size(sweep))
     if abl is not None and len(abl):
         for (pair, param, value), g in abl.groupby(["pair", "param", "value"], sort=False):
-            res.add("P@1 (%), ablation", data=datas[pair].data_label, method=f"LPA+MSE {param}={value}",
-                    values=list(100 * g["test p@1"]), unit="%", pair=pair, param=param, value=value,
-                    val_mean=float(100 * g["val p@1"].mean()))
+            res.add(
+                "P@1 (%), ablation",
+                data=datas[pair].data_label,
+                method=f"LPA+MSE {param}={value}",
+                values=list(100 * g["test p@1"]),
+                unit="%",
+                pair=pair,
+                param=param,
+                value=value,
+                val_mean=float(100 * g["val p@1"].mean()),
+            )
         res.add_table("ablation_runs", abl)
     for name, df in (neighbours or {}).items():
         res.add_table(f"table2_{name}", df)
@@ -828,13 +1110,23 @@ def record_results(res, runs: pd.DataFrame, datas: dict[str, PairData], sweep: p
 def methods_table() -> pd.DataFrame:
     """One row per :data:`TABLE1A` method: its Table 1b steps, retrieval, what is tuned on validation and whether
     the paper's Table 1a has the row (``"yes"``) or the chapter adds it (``"added"``)."""
-    return pd.DataFrame([{"method": s.name, "steps (Table 1b)": s.steps, "retrieval": s.retrieval.upper(),
-                          "tuned on validation": ", ".join(s.grid) or ("early stopping" if s.sgd else "-"),
-                          "paper row": "yes" if s.name in papers.TABLE1A else "added"} for s in TABLE1A])
+    return pd.DataFrame(
+        [
+            {
+                "method": s.name,
+                "steps (Table 1b)": s.steps,
+                "retrieval": s.retrieval.upper(),
+                "tuned on validation": ", ".join(s.grid) or ("early stopping" if s.sgd else "-"),
+                "paper row": "yes" if s.name in papers.TABLE1A else "added",
+            }
+            for s in TABLE1A
+        ]
+    )
 
 
-def planted_check(n: int, dim: int, noise: float, n_train: int, n_val: int, n_test: int, epochs: int,
-                  seed: int = 0) -> pd.DataFrame:
+def planted_check(
+    n: int, dim: int, noise: float, n_train: int, n_val: int, n_test: int, epochs: int, seed: int = 0
+) -> pd.DataFrame:
     """Every aligner on a planted problem (the notebook passes :data:`PLANTED`): X (n, dim) standard normal,
     Y = X R + noise (R a random rotation, noise std ``noise``); word i translates to word i. Fits on ``n_train``
     pairs of a random permutation (validation: the next ``n_val`` words), scores P@1 with CSLS on ``n_test`` words
@@ -845,21 +1137,27 @@ def planted_check(n: int, dim: int, noise: float, n_train: int, n_val: int, n_te
     R = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
     Y = (X @ R + noise * rng.normal(size=X.shape)).astype(np.float32)
     perm = rng.permutation(n)
-    tr, va = perm[:n_train], perm[n_train:n_train + n_val]
-    te = perm[n // 2:n // 2 + n_test]
+    tr, va = perm[:n_train], perm[n_train : n_train + n_val]
+    te = perm[n // 2 : n // 2 + n_test]
     words = np.array([f"w{i}" for i in range(n)])
     test = pd.DataFrame({"src": words[te], "tgt": words[te]})
     sgd_kw = dict(SGD_DEFAULTS, epochs=epochs, patience=None)
-    aligners = {"least squares": LeastSquares(device="cpu"), "Procrustes": Procrustes(device="cpu"),
-                "Shigeto ridge": ShigetoRidge(device="cpu"), "Artetxe 2016": artetxe2016(device="cpu"),
-                "Smith 2017": smith2017(0.8, device="cpu"), "Artetxe 2018": artetxe2018(0.8, device="cpu"),
-                "MSE, SGD": sgd_pipeline("mse", seed=seed, device="cpu", **sgd_kw),
-                "LPA+MSE, SGD": sgd_pipeline("lpa", seed=seed, device="cpu", **sgd_kw)}
+    aligners = {
+        "least squares": LeastSquares(device="cpu"),
+        "Procrustes": Procrustes(device="cpu"),
+        "Shigeto ridge": ShigetoRidge(device="cpu"),
+        "Artetxe 2016": artetxe2016(device="cpu"),
+        "Smith 2017": smith2017(0.8, device="cpu"),
+        "Artetxe 2018": artetxe2018(0.8, device="cpu"),
+        "MSE, SGD": sgd_pipeline("mse", seed=seed, device="cpu", **sgd_kw),
+        "LPA+MSE, SGD": sgd_pipeline("lpa", seed=seed, device="cpu", **sgd_kw),
+    }
     rows = []
     for name, al in aligners.items():
         al.fit(X, Y, np.stack([tr, tr], 1), val_pairs=np.stack([va, va], 1))
-        ev = evaluate_translation(al.transform(X), al.transform_target(Y), list(words), list(words), test,
-                                  method="csls", device="cpu")
+        ev = evaluate_translation(
+            al.transform(X), al.transform_target(Y), list(words), list(words), test, method="csls", device="cpu"
+        )
         rows.append({"aligner": name, "P@1 (CSLS)": ev["p@1"]})
     return pd.DataFrame(rows)
 
@@ -878,16 +1176,22 @@ def ablation_summary(abl: pd.DataFrame) -> pd.DataFrame:
     return (abl.groupby(["param", "value"])[["val p@1", "test p@1"]].agg(["mean", "std"]) * 100).round(2)
 
 
-def neighbour_tables(datas: dict[str, PairData], fitted: dict, words: Sequence[str], seed: int = 0, n: int = 8,
-                     device=None) -> dict[str, pd.DataFrame]:
+def neighbour_tables(
+    datas: dict[str, PairData], fitted: dict, words: Sequence[str], seed: int = 0, n: int = 8, device=None
+) -> dict[str, pd.DataFrame]:
     """:func:`neighbour_table` of every pair for the MSE and LPA+MSE maps of ``seed``; ``fitted`` is the ``keep``
     dict of :func:`run_table1a` (keys ``(pair, "mse" | "lpa", seed)``). Returns the tables keyed by pair."""
-    return {p: neighbour_table(d, {"MSE": fitted[(p, "mse", seed)], "LPA+MSE": fitted[(p, "lpa", seed)]}, words,
-                               n=n, device=device) for p, d in datas.items()}
+    return {
+        p: neighbour_table(
+            d, {"MSE": fitted[(p, "mse", seed)], "LPA+MSE": fitted[(p, "lpa", seed)]}, words, n=n, device=device
+        )
+        for p, d in datas.items()
+    }
 
 
-def table2_view(neighbours: dict[str, pd.DataFrame], datas: dict[str, PairData],
-                show: Sequence[str] = ("en-it", "en-fr")) -> pd.DataFrame:
+def table2_view(
+    neighbours: dict[str, pd.DataFrame], datas: dict[str, PairData], show: Sequence[str] = ("en-it", "en-fr")
+) -> pd.DataFrame:
     """Table 2 as the paper lays it out, one neighbour per column: rows (pair, word, space), columns the
     neighbours by rank (1 ... n; ``*`` marks training source words, ``[xx]`` target words) and the number of
     training words among them. Pairs: those of ``show`` that were run, else the first one."""
@@ -897,8 +1201,9 @@ def table2_view(neighbours: dict[str, pd.DataFrame], datas: dict[str, PairData],
         t = neighbours[p]
         ranks = t["neighbours"].str.split(", ", expand=True).fillna("")
         ranks.columns = [str(i + 1) for i in range(ranks.shape[1])]
-        idx = pd.MultiIndex.from_arrays([[f"{p.upper()} ({datas[p].label})"] * len(t), t["word"], t["space"]],
-                                        names=["pair", "word", "space"])
+        idx = pd.MultiIndex.from_arrays(
+            [[f"{p.upper()} ({datas[p].label})"] * len(t), t["word"], t["space"]], names=["pair", "word", "space"]
+        )
         frames.append(ranks.set_index(idx).assign(**{"training words": t["n_train_neighbours"].to_numpy()}))
     return pd.concat(frames) if frames else pd.DataFrame()
 
@@ -916,15 +1221,22 @@ def plot_table1a(runs: pd.DataFrame, datas: dict[str, PairData]) -> plt.Figure:
         s = stats[(stats["pair"] == p) & stats["method"].isin(list(papers.TABLE1A))].copy()
         title = f"{p.upper()}: {datas[p].vectors_label}"
         if p in own:
-            ax.bar(np.arange(len(s)), s["mean"], yerr=s["std"], capsize=3, color=plotting.color_for("ours"),
-                   label="ours (this run)")
+            ax.bar(
+                np.arange(len(s)),
+                s["mean"],
+                yerr=s["std"],
+                capsize=3,
+                color=plotting.color_for("ours"),
+                label="ours (this run)",
+            )
             ax.set_xticks(np.arange(len(s)), s["method"], rotation=30, ha="right")
             ax.set(title=f"{title} ({NOT_IN_PAPER})", ylabel="P@1 (%)")
             ax.legend()
         else:
             s["paper"] = s["method"].map(lambda m: papers.TABLE1A[m].get(p, np.nan))
-            plotting.ours_vs_paper(s, category="method", ours="mean", paper="paper", ours_std="std", ax=ax,
-                                   title=title, ylabel="P@1 (%)")
+            plotting.ours_vs_paper(
+                s, category="method", ours="mean", paper="paper", ours_std="std", ax=ax, title=title, ylabel="P@1 (%)"
+            )
         ax.tick_params(axis="x", labelsize=8)
     for ax in axes[0][1:]:
         ax.get_legend().remove()
@@ -939,9 +1251,17 @@ def plot_fewer_pairs(sweep: pd.DataFrame, datas: dict[str, PairData], pairs: Seq
     long = sweep.assign(**{"P@1 (%)": 100 * sweep["p@1"]})
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.6 * len(pairs), 4.2), squeeze=False)
     for ax, p in zip(axes[0], pairs):
-        plotting.curves_with_band(long[long["pair"] == p], x="n_pairs", y="P@1 (%)", hue="method", ax=ax, logx=True,
-                                  order=["MSE", "MSE+LPL", "Procrustes"], xlabel="training pairs (log scale)",
-                                  title=f"{p.upper()}: {datas[p].vectors_label}")
+        plotting.curves_with_band(
+            long[long["pair"] == p],
+            x="n_pairs",
+            y="P@1 (%)",
+            hue="method",
+            ax=ax,
+            logx=True,
+            order=["MSE", "MSE+LPL", "Procrustes"],
+            xlabel="training pairs (log scale)",
+            title=f"{p.upper()}: {datas[p].vectors_label}",
+        )
     return fig
 
 
@@ -954,12 +1274,21 @@ def plot_ablation(abl: pd.DataFrame, pair: str) -> plt.Figure:
             ax.text(0.5, 0.5, f"no ablation: {pair} was not loaded", ha="center", va="center")
             ax.set_axis_off()
         return fig
-    long = abl.melt(id_vars=["param", "value", "seed"], value_vars=["val p@1", "test p@1"], var_name="split",
-                    value_name="P@1")
+    long = abl.melt(
+        id_vars=["param", "value", "seed"], value_vars=["val p@1", "test p@1"], var_name="split", value_name="P@1"
+    )
     long["P@1 (%)"] = 100 * long["P@1"]
     for ax, param in zip(axes, ["k", "beta"]):
-        plotting.curves_with_band(long[long["param"] == param], x="value", y="P@1 (%)", hue="split", ax=ax,
-                                  logx=(param == "beta"), xlabel=param, title=f"LPA+MSE on {pair.upper()}: {param}")
+        plotting.curves_with_band(
+            long[long["param"] == param],
+            x="value",
+            y="P@1 (%)",
+            hue="split",
+            ax=ax,
+            logx=(param == "beta"),
+            xlabel=param,
+            title=f"LPA+MSE on {pair.upper()}: {param}",
+        )
     return fig
 
 
@@ -986,8 +1315,12 @@ def caption(name: str, cfg: Settings, datas: dict[str, PairData]) -> dict[str, A
         return {f"{key}_data": _labels(datas, cfg.sweep_pairs), f"{key}_runs": f"{seeds} per point"}
     if name == "fig-03-ablation":
         data = _labels(datas, [cfg.ablation_pair]) or f"{cfg.ablation_pair.upper()}: not loaded"
-        return {f"{key}_data": data, f"{key}_runs": f"{seeds} per point", f"{key}_k": int(cfg.sgd["k"]),
-                f"{key}_beta": f"{cfg.sgd['beta']:g}"}
+        return {
+            f"{key}_data": data,
+            f"{key}_runs": f"{seeds} per point",
+            f"{key}_k": int(cfg.sgd["k"]),
+            f"{key}_beta": f"{cfg.sgd['beta']:g}",
+        }
     raise KeyError(f"no figure {name!r} in chapter 03")
 
 
@@ -996,8 +1329,7 @@ def caption(name: str, cfg: Settings, datas: dict[str, PairData]) -> dict[str, A
 NO_PAPER_FIGURE = "no paper figure"
 
 
-def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame, datas: Mapping[str, PairData] | None = None
-                 ) -> pd.DataFrame:
+def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame, datas: Mapping[str, PairData] | None = None) -> pd.DataFrame:
     """The chapter's verdicts for the reproduction report, from :func:`lpa_vs_baselines` and
     :func:`lpl_gain_by_size`: per pair, LPA + MSE (CSLS) above MSE by SGD (:func:`effect_verdict` of the gain
     over seeds) and within 2 points of the best algebraic row (artefact ``"lpl.table1a"``); per fewer-pairs pair,
@@ -1014,31 +1346,48 @@ def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame, datas: Mapping[str, Pa
         wins, n = (int(x) for x in str(r["seeds LPA > MSE"]).split("/"))
         in_paper = papers.table1a(pair, lpa) is not None
         best_paper = max(papers.table1a(pair, m) for m in algebraic) if in_paper else None
-        verdicts.append({"artefact": "lpl.table1a", "claim": f"{pair}: LPA + MSE (CSLS) above MSE by SGD",
-                         "paper": (f"{papers.table1a(pair, lpa):.2f} vs {papers.table1a(pair, mse):.2f}"
-                                   if in_paper else "pair not in the paper"),
-                         "ours": f"{r['LPA+MSE (CSLS)']:.2f} vs {r['MSE SGD (CSLS)']:.2f} (both CSLS): {diff:+.2f} "
-                                 f"(std {std:.2f}), LPA ahead in {wins}/{n} seeds"
-                                 + ("; within the spread over seeds" if 0 < diff <= std else ""),
-                         "verdict": effect_verdict(diff, std, wins, n)})
-        verdicts.append({"artefact": "lpl.table1a",
-                         "claim": f"{pair}: LPA + MSE within 2 points of the best algebraic baseline",
-                         "paper": (f"{papers.table1a(pair, lpa):.2f} vs best {best_paper:.2f}" if in_paper
-                                   else "pair not in the paper"),
-                         "ours": f"{r['LPA+MSE (CSLS)']:.2f} vs {r['best algebraic']:.2f} ({r['best algebraic row']})",
-                         "verdict": "yes" if r["LPA - best algebraic"] >= -2 else "no"})
+        verdicts.append(
+            {
+                "artefact": "lpl.table1a",
+                "claim": f"{pair}: LPA + MSE (CSLS) above MSE by SGD",
+                "paper": (
+                    f"{papers.table1a(pair, lpa):.2f} vs {papers.table1a(pair, mse):.2f}"
+                    if in_paper
+                    else "pair not in the paper"
+                ),
+                "ours": f"{r['LPA+MSE (CSLS)']:.2f} vs {r['MSE SGD (CSLS)']:.2f} (both CSLS): {diff:+.2f} "
+                f"(std {std:.2f}), LPA ahead in {wins}/{n} seeds"
+                + ("; within the spread over seeds" if 0 < diff <= std else ""),
+                "verdict": effect_verdict(diff, std, wins, n),
+            }
+        )
+        verdicts.append(
+            {
+                "artefact": "lpl.table1a",
+                "claim": f"{pair}: LPA + MSE within 2 points of the best algebraic baseline",
+                "paper": (
+                    f"{papers.table1a(pair, lpa):.2f} vs best {best_paper:.2f}" if in_paper else "pair not in the paper"
+                ),
+                "ours": f"{r['LPA+MSE (CSLS)']:.2f} vs {r['best algebraic']:.2f} ({r['best algebraic row']})",
+                "verdict": "yes" if r["LPA - best algebraic"] >= -2 else "no",
+            }
+        )
     gain = lpl_gain_by_size(sweep)
     small = gain[pd.to_numeric(gain["size"], errors="coerce") <= 1000]
     for pair, g in small.groupby("pair"):
         wins = g["seeds LPL > MSE"].map(lambda s: int(str(s).split("/")[0]) == int(str(s).split("/")[1]))
         mean_gain = g["LPL gain (points)"].mean()
-        verdicts.append({"artefact": "lpl.fewer_pairs", "claim": f"{pair}: LPL helps most with few pairs (<= 1,000)",
-                         "paper": "LPL reduces the size of the supervised set needed",
-                         "ours": f"mean LPL gain over MSE at {', '.join(map(str, g['size']))} pairs: "
-                                 f"{mean_gain:+.2f} points; LPL ahead in every seed at {int(wins.sum())} of "
-                                 f"{len(g)} sizes",
-                         "verdict": "yes" if mean_gain > 0 and wins.mean() > 0.5 else ("partly" if mean_gain > 0
-                                                                                        else "no")})
+        verdicts.append(
+            {
+                "artefact": "lpl.fewer_pairs",
+                "claim": f"{pair}: LPL helps most with few pairs (<= 1,000)",
+                "paper": "LPL reduces the size of the supervised set needed",
+                "ours": f"mean LPL gain over MSE at {', '.join(map(str, g['size']))} pairs: "
+                f"{mean_gain:+.2f} points; LPL ahead in every seed at {int(wins.sum())} of "
+                f"{len(g)} sizes",
+                "verdict": "yes" if mean_gain > 0 and wins.mean() > 0.5 else ("partly" if mean_gain > 0 else "no"),
+            }
+        )
     out = pd.DataFrame(verdicts)
     if own and len(out):
         mine = out["claim"].str.split(":").str[0].isin(own)
@@ -1047,8 +1396,14 @@ def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame, datas: Mapping[str, Pa
     return out
 
 
-def findings(ch: Chapter, cfg: Settings, runs: pd.DataFrame, sweep: pd.DataFrame,
-             abl: pd.DataFrame, datas: Mapping[str, PairData] | None = None) -> dict[str, Any]:
+def findings(
+    ch: Chapter,
+    cfg: Settings,
+    runs: pd.DataFrame,
+    sweep: pd.DataFrame,
+    abl: pd.DataFrame,
+    datas: Mapping[str, PairData] | None = None,
+) -> dict[str, Any]:
     """The numbers of the "What we found" section, as plain Python values to glue (all in P@1 points or %):
 
     - ``found_n_pairs``, ``found_n_better`` (pairs where LPA + MSE's mean gain over MSE by SGD is positive),
@@ -1067,18 +1422,24 @@ def findings(ch: Chapter, cfg: Settings, runs: pd.DataFrame, sweep: pd.DataFrame
     lpa, mse = "LPA+MSE, SGD (CSLS)", "MSE, SGD (NN)"
     paper_pairs = list(papers.TABLE1A[lpa])
     out: dict[str, Any] = {
-        "found_n_pairs": len(c), "found_n_better": int((c["LPA - MSE"] > 0).sum()),
+        "found_n_pairs": len(c),
+        "found_n_better": int((c["LPA - MSE"] > 0).sum()),
         "found_n_clear": int((c["LPA - MSE"] > c["std over seeds"]).sum()),
-        "found_gain_by_pair": "; ".join(f"{r['pair'].upper()} {r['LPA - MSE']:+.1f} ± {r['std over seeds']:.1f} "
-                                        f"({r['LPA+MSE (CSLS)']:.1f}% vs {r['MSE SGD (CSLS)']:.1f}%, LPA ahead on "
-                                        f"{r['seeds LPA > MSE']} seeds)" for _, r in c.iterrows()),
+        "found_gain_by_pair": "; ".join(
+            f"{r['pair'].upper()} {r['LPA - MSE']:+.1f} ± {r['std over seeds']:.1f} "
+            f"({r['LPA+MSE (CSLS)']:.1f}% vs {r['MSE SGD (CSLS)']:.1f}%, LPA ahead on "
+            f"{r['seeds LPA > MSE']} seeds)"
+            for _, r in c.iterrows()
+        ),
         "paper_n_wins": sum(papers.table1a(p, lpa) > papers.table1a(p, mse) for p in paper_pairs),
         "paper_n_pairs": len(paper_pairs),
         "found_alg_min": float(c["LPA - best algebraic"].min()),
         "found_alg_max": float(c["LPA - best algebraic"].max()),
-        "found_alg_by_pair": "; ".join(f"{r['pair'].upper()} {r['LPA - best algebraic']:+.1f} against "
-                                       f"{r['best algebraic row']} at {r['best algebraic']:.1f}%"
-                                       for _, r in c.iterrows()),
+        "found_alg_by_pair": "; ".join(
+            f"{r['pair'].upper()} {r['LPA - best algebraic']:+.1f} against "
+            f"{r['best algebraic row']} at {r['best algebraic']:.1f}%"
+            for _, r in c.iterrows()
+        ),
         "found_procrustes_min": float(c["LPA - Procrustes (CSLS)"].min()),
         "found_procrustes_max": float(c["LPA - Procrustes (CSLS)"].max()),
     }
@@ -1087,26 +1448,42 @@ def findings(ch: Chapter, cfg: Settings, runs: pd.DataFrame, sweep: pd.DataFrame
     for p, g in gain.groupby("pair", sort=False):
         best = g.loc[g["LPL gain (points)"].idxmax()]
         std = 0.0 if pd.isna(best["std"]) else best["std"]
-        per_pair.append(f"{p.upper()} from {g['LPL gain (points)'].min():+.1f} to {g['LPL gain (points)'].max():+.1f}"
-                        f", largest at {best['size']} pairs ({best['LPL gain (points)']:+.1f} ± {std:.1f})")
-    out.update({"found_fewer_min": float(gain["LPL gain (points)"].min()),
-                "found_fewer_max": float(gain["LPL gain (points)"].max()), "found_fewer_by_pair": "; ".join(per_pair)})
+        per_pair.append(
+            f"{p.upper()} from {g['LPL gain (points)'].min():+.1f} to {g['LPL gain (points)'].max():+.1f}"
+            f", largest at {best['size']} pairs ({best['LPL gain (points)']:+.1f} ± {std:.1f})"
+        )
+    out.update(
+        {
+            "found_fewer_min": float(gain["LPL gain (points)"].min()),
+            "found_fewer_max": float(gain["LPL gain (points)"].max()),
+            "found_fewer_by_pair": "; ".join(per_pair),
+        }
+    )
     out["found_abl_pair"] = cfg.ablation_pair.upper()
     if len(abl):
         by = abl.groupby(["param", "value"])["val p@1"].mean()
         test = 100 * abl.groupby(["param", "value"])["test p@1"].mean()
-        out.update({"found_abl_k": f"{by['k'].idxmax():g}", "found_abl_beta": f"{by['beta'].idxmax():g}",
-                    "found_abl_lo": float(test.min()), "found_abl_hi": float(test.max())})
+        out.update(
+            {
+                "found_abl_k": f"{by['k'].idxmax():g}",
+                "found_abl_beta": f"{by['beta'].idxmax():g}",
+                "found_abl_lo": float(test.min()),
+                "found_abl_hi": float(test.max()),
+            }
+        )
     else:
-        out.update({"found_abl_k": "-", "found_abl_beta": "-", "found_abl_lo": float("nan"),
-                    "found_abl_hi": float("nan")})
+        out.update(
+            {"found_abl_k": "-", "found_abl_beta": "-", "found_abl_lo": float("nan"), "found_abl_hi": float("nan")}
+        )
     own = [p for p in (datas or {}) if p in own_data_pairs(datas)]
     out["found_own_data"] = (
         f"{', '.join(f'{p.upper()} ({datas[p].label})' for p in own)} ran on data given by the parameters, not "
         f"the paper's: the paper has no figure for {'it' if len(own) == 1 else 'them'}, so the tables say "
-        f"\"{NOT_IN_PAPER}\" and the claims table draws no verdict against the paper there "
-        f"(\"{NO_PAPER_FIGURE}\")." if own else
-        "every pair ran on the book's own data or the paper's files; the paper's figures stand beside ours "
-        "wherever the paper has the pair.")
+        f'"{NOT_IN_PAPER}" and the claims table draws no verdict against the paper there '
+        f'("{NO_PAPER_FIGURE}").'
+        if own
+        else "every pair ran on the book's own data or the paper's files; the paper's figures stand beside ours "
+        "wherever the paper has the pair."
+    )
     out.update({"found_wall_s": float(time.perf_counter() - ch.started), "found_profile": ch.profile})
     return out

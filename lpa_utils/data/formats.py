@@ -17,6 +17,7 @@ The text reader has a fast path (pandas' C parser) and a line-by-line path that 
 path's result is used only when it is complete and clean, otherwise the line-by-line path either reads the file
 or raises an error about the first bad line. Both accept exactly the same numbers (:data:`NUMBER`).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -42,14 +43,17 @@ LABEL_ID = {lab: i for i, lab in enumerate(NLI_LABELS)}
 
 #: a number field of a text vectors file: what pandas' C parser reads as a float (ASCII digits, an optional
 #: exponent, surrounding tabs / CR / VT / FF), plus nan / inf (read, then refused as non-finite)
-NUMBER = re.compile(r"[\t\v\f\r]*[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)"
-                    r"[\t\v\f\r]*", re.IGNORECASE | re.ASCII)
+NUMBER = re.compile(
+    r"[\t\v\f\r]*[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)"
+    r"[\t\v\f\r]*",
+    re.IGNORECASE | re.ASCII,
+)
 BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
-LINE_LIMIT = 1 << 26          # 64 MiB: the longest first / second line looked at to tell the format
-_BLANK = " \t\r\v\f"          # a line of only these is blank
+LINE_LIMIT = 1 << 26  # 64 MiB: the longest first / second line looked at to tell the format
+_BLANK = " \t\r\v\f"  # a line of only these is blank
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f]")
-_READ_ERRORS = (OSError, EOFError, zlib.error)   # gzip.BadGzipFile is an OSError
+_READ_ERRORS = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError
 _BINARY_HINT = "is this a binary word2vec file? read it with read_vectors() or binary=True"
 
 
@@ -90,20 +94,34 @@ def _why(e: BaseException) -> str:
 
 
 def _read_error(e: BaseException, path: Path, line: int | None = None) -> DataError:
-    return DataError(f"cannot read the file: {_why(e)}", path, line,
-                     hint="the file is damaged or incomplete (an interrupted download?): fetch or copy it again")
+    return DataError(
+        f"cannot read the file: {_why(e)}",
+        path,
+        line,
+        hint="the file is damaged or incomplete (an interrupted download?): fetch or copy it again",
+    )
 
 
 def _decode(raw: bytes, encoding: str, path: Path, line: int, hint: str | None = None) -> str:
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as e:
-        raise DataError(f"not {encoding} text ({e.reason} at column {e.start + 1})", path, line,
-                        hint=hint or f"re-encode the file as {encoding} or pass encoding=") from None
+        raise DataError(
+            f"not {encoding} text ({e.reason} at column {e.start + 1})",
+            path,
+            line,
+            hint=hint or f"re-encode the file as {encoding} or pass encoding=",
+        ) from None
 
 
-def dedupe_words(words: list[str], vectors: np.ndarray, path=None, first_line: int = 1, what: str = "word",
-                 counts: np.ndarray | None = None):
+def dedupe_words(
+    words: list[str],
+    vectors: np.ndarray,
+    path=None,
+    first_line: int = 1,
+    what: str = "word",
+    counts: np.ndarray | None = None,
+):
     """Drop repeated words, keeping the first (most frequent) row, with a warning that names the file.
 
     Returns ``(words, vectors, counts)``; row ``i`` of the input was on line ``first_line + i``.
@@ -114,9 +132,12 @@ def dedupe_words(words: list[str], vectors: np.ndarray, path=None, first_line: i
     rows = np.flatnonzero(dup)
     keep = ~dup
     ex = ", ".join(f"{words[r]!r} (line {first_line + r})" for r in rows[:3])
-    warnings.warn(f"{path if path is not None else '<vectors>'}: {len(rows)} duplicate {what}(s) dropped, "
-                  f"keeping the first occurrence of each: {ex}{' ...' if len(rows) > 3 else ''}",
-                  UserWarning, stacklevel=3)
+    warnings.warn(
+        f"{path if path is not None else '<vectors>'}: {len(rows)} duplicate {what}(s) dropped, "
+        f"keeping the first occurrence of each: {ex}{' ...' if len(rows) > 3 else ''}",
+        UserWarning,
+        stacklevel=3,
+    )
     words = [w for w, k in zip(words, keep) if k]
     return words, vectors[keep], (None if counts is None else counts[keep])
 
@@ -133,10 +154,11 @@ def _head(path: Path, encoding: str) -> tuple[bytes, bytes | None, bool]:
     except _READ_ERRORS as e:
         raise _read_error(e, path) from None
     if len(first) >= LINE_LIMIT and not first.endswith(b"\n"):
-        raise DataError(f"the first line is longer than {LINE_LIMIT >> 20} MiB", path, 1,
-                        hint="this is not a word-vectors file")
+        raise DataError(
+            f"the first line is longer than {LINE_LIMIT >> 20} MiB", path, 1, hint="this is not a word-vectors file"
+        )
     if _bom_aware(encoding) and first.startswith(BOM):
-        first = first[len(BOM):]
+        first = first[len(BOM) :]
     complete = second.endswith(b"\n") or len(second) < LINE_LIMIT
     return first.rstrip(b"\n"), (second.rstrip(b"\n") if second else None), complete
 
@@ -181,7 +203,7 @@ def is_binary(path: str | os.PathLike, encoding: str = "utf-8") -> bool:
     except (DataError, UnicodeDecodeError, OSError):
         return by_name  # the reader says what is wrong
     if head is None:
-        return False    # a binary file always starts with its header
+        return False  # a binary file always starts with its header
     if second is None:
         return by_name
     if _is_text_row(second, head[1], encoding):
@@ -211,8 +233,12 @@ def read_vectors_text(path: str | os.PathLike, max_words: int | None = None, enc
     first_raw, second_raw, complete = _head(path, encoding)
     first = _decode(first_raw, encoding, path, 1, hint=_BINARY_HINT)
     if not first.strip(_BLANK):
-        raise DataError("the file is empty (no header, no vectors)" if second_raw is None else "line 1 is blank",
-                        path, 1, hint="expected 'n_words dim' or 'word v1 v2 ...' lines")
+        raise DataError(
+            "the file is empty (no header, no vectors)" if second_raw is None else "line 1 is blank",
+            path,
+            1,
+            hint="expected 'n_words dim' or 'word v1 v2 ...' lines",
+        )
     head = _header(first)
     if head is not None:
         n_header, d = head
@@ -222,26 +248,42 @@ def read_vectors_text(path: str | os.PathLike, max_words: int | None = None, enc
     else:
         n_header, d = None, len(_fields(first)) - 1
         if d <= 0:
-            raise DataError("the first row has no numbers after the word", path, 1,
-                            hint="expected 'word v1 v2 ...' or a 'n_words dim' header")
+            raise DataError(
+                "the first row has no numbers after the word",
+                path,
+                1,
+                hint="expected 'word v1 v2 ...' or a 'n_words dim' header",
+            )
         skip, row, row_complete = 0, first_raw, True
     nrows = max_words
     if n_header is not None and nrows is not None and nrows > n_header:
         nrows = None  # read everything, so that a wrong header count is noticed
     # the fast path only once a row of d numbers has been seen: a header's claim builds nothing before that
-    fast = (row is not None and row_complete and len(_fields(row.decode(encoding, "replace"))) == d + 1
-            and not (head is None and first.startswith("\ufeff")))
+    fast = (
+        row is not None
+        and row_complete
+        and len(_fields(row.decode(encoding, "replace"))) == d + 1
+        and not (head is None and first.startswith("\ufeff"))
+    )
     got = _read_text_fast(path, d, skip, nrows, encoding) if fast else None
     words, vectors = got if got is not None else _read_text_lines(path, d, skip, nrows, encoding)
     n = len(words)
     if n_header is not None:
         want = n_header if max_words is None else min(n_header, max_words)
         if n < want:
-            raise DataError(f"truncated: the header says {n_header} words but the file ends after {n} rows",
-                            path, skip + n + 1, hint="download the file again, or fix the header count")
+            raise DataError(
+                f"truncated: the header says {n_header} words but the file ends after {n} rows",
+                path,
+                skip + n + 1,
+                hint="download the file again, or fix the header count",
+            )
         if n > n_header:
-            raise DataError(f"wrong header count: the header says {n_header} words but the file has {n} rows",
-                            path, skip + n_header + 1, hint="fix the count in the first line (or pass max_words)")
+            raise DataError(
+                f"wrong header count: the header says {n_header} words but the file has {n} rows",
+                path,
+                skip + n_header + 1,
+                hint="fix the count in the first line (or pass max_words)",
+            )
         if max_words is not None:
             words, vectors = words[:max_words], vectors[:max_words]
     if not words:
@@ -257,16 +299,27 @@ def _read_text_fast(path: Path, d: int, skip: int, nrows: int | None, encoding: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # float32 overflow: refused below as inf
             with _open_text(path, encoding) as fh:
-                df = pd.read_csv(fh, sep=" ", header=None, skiprows=skip, nrows=nrows, quoting=csv.QUOTE_NONE,
-                                 na_filter=False, keep_default_na=False, dtype=dtype, engine="c",
-                                 skip_blank_lines=False, lineterminator="\n")
+                df = pd.read_csv(
+                    fh,
+                    sep=" ",
+                    header=None,
+                    skiprows=skip,
+                    nrows=nrows,
+                    quoting=csv.QUOTE_NONE,
+                    na_filter=False,
+                    keep_default_na=False,
+                    dtype=dtype,
+                    engine="c",
+                    skip_blank_lines=False,
+                    lineterminator="\n",
+                )
     except Exception:  # noqa: BLE001 - any parse problem: the line-by-line path says exactly where
         return None
     if df.shape[1] not in (d + 1, d + 2) or len(df) == 0:
         return None
     if df.shape[1] == d + 2 and not (df.iloc[:, -1].astype(str).str.strip("\r") == "").all():
         return None  # the last column may only be the empty field after a trailing space
-    vectors = df.iloc[:, 1:d + 1].to_numpy(dtype=np.float32)
+    vectors = df.iloc[:, 1 : d + 1].to_numpy(dtype=np.float32)
     words = df.iloc[:, 0].astype(str).tolist()
     if vectors.shape[1] != d or not np.isfinite(vectors).all() or not all(words):
         return None
@@ -284,7 +337,7 @@ def _read_text_lines(path: Path, d: int, skip: int, nrows: int | None, encoding:
             for raw in fh:
                 lineno += 1
                 if lineno == 1 and bom and raw.startswith(BOM):
-                    raw = raw[len(BOM):]
+                    raw = raw[len(BOM) :]
                 if lineno <= skip:
                     continue
                 if nrows is not None and len(words) >= nrows:
@@ -298,25 +351,41 @@ def _read_text_lines(path: Path, d: int, skip: int, nrows: int | None, encoding:
                     raise DataError("blank line in the middle of the vectors", path, blank_at, hint="remove it")
                 toks = _fields(line)
                 if len(toks) != d + 1:
-                    hint = ("the file may be truncated (download it again)" if len(toks) < d + 1
-                            else "is the word itself split by a space?")
-                    raise DataError(f"ragged row: {len(toks) - 1} numbers after the word {toks[0]!r}, expected {d} "
-                                    f"(the dimension from line 1)", path, lineno, hint=hint)
+                    hint = (
+                        "the file may be truncated (download it again)"
+                        if len(toks) < d + 1
+                        else "is the word itself split by a space?"
+                    )
+                    raise DataError(
+                        f"ragged row: {len(toks) - 1} numbers after the word {toks[0]!r}, expected {d} "
+                        f"(the dimension from line 1)",
+                        path,
+                        lineno,
+                        hint=hint,
+                    )
                 if not toks[0]:
                     raise DataError("row starts with a space (empty word)", path, lineno)
                 for j, t in enumerate(toks[1:], start=1):
                     if not NUMBER.fullmatch(t):
-                        raise DataError(f"not a number: {t!r} (field {j + 1}, word {toks[0]!r})", path, lineno,
-                                        hint="every field after the word must be a number")
+                        raise DataError(
+                            f"not a number: {t!r} (field {j + 1}, word {toks[0]!r})",
+                            path,
+                            lineno,
+                            hint="every field after the word must be a number",
+                        )
                 wide = np.array([float(t) for t in toks[1:]], dtype=np.float64)
                 with np.errstate(over="ignore"):
                     vec = wide.astype(np.float32)
                 if not np.isfinite(vec).all():
                     j = int(np.flatnonzero(~np.isfinite(vec))[0])
-                    what = (f"value {toks[j + 1]!r} is outside the float32 range" if np.isfinite(wide[j])
-                            else f"NaN or infinite value {toks[j + 1]!r}")
-                    raise DataError(f"{what} (field {j + 2}) for word {toks[0]!r}", path, lineno,
-                                    hint="remove or fix that row")
+                    what = (
+                        f"value {toks[j + 1]!r} is outside the float32 range"
+                        if np.isfinite(wide[j])
+                        else f"NaN or infinite value {toks[j + 1]!r}"
+                    )
+                    raise DataError(
+                        f"{what} (field {j + 2}) for word {toks[0]!r}", path, lineno, hint="remove or fix that row"
+                    )
                 words.append(toks[0])
                 rows.append(vec)
     except _READ_ERRORS as e:
@@ -347,8 +416,12 @@ def read_vectors_binary(path: str | os.PathLike, max_words: int | None = None, e
     nl = blob.find(b"\n", start)
     head = blob[start:nl].split() if nl > start else []
     if len(head) != 2 or not all(h.isdigit() for h in head):
-        raise DataError(f"bad header {blob[start:max(nl, start)][:40]!r}: expected 'n_words dim'", path, 1,
-                        hint="is this a text vectors file? use a .txt/.vec name or binary=False")
+        raise DataError(
+            f"bad header {blob[start : max(nl, start)][:40]!r}: expected 'n_words dim'",
+            path,
+            1,
+            hint="is this a text vectors file? use a .txt/.vec name or binary=False",
+        )
     n, d = int(head[0]), int(head[1])
     if d <= 0:
         raise DataError(f"header says dimension {d}", path, 1)
@@ -358,49 +431,78 @@ def read_vectors_binary(path: str | os.PathLike, max_words: int | None = None, e
     pos, rec = nl + 1, 4 * d
     room = len(blob) - pos
     if want * (rec + 2) > room:  # each entry: a word of >= 1 byte, a space and 4 * d bytes
-        raise DataError(f"the header says {n} words x {d} dimensions: {want} vectors need at least "
-                        f"{want * (rec + 2)} bytes, but only {room} bytes follow the header", path, 1,
-                        hint="the file is truncated or the header is wrong: download it again, or fix the header")
+        raise DataError(
+            f"the header says {n} words x {d} dimensions: {want} vectors need at least "
+            f"{want * (rec + 2)} bytes, but only {room} bytes follow the header",
+            path,
+            1,
+            hint="the file is truncated or the header is wrong: download it again, or fix the header",
+        )
     end = blob.find(b"\n", pos, pos + LINE_LIMIT)
-    if _is_text_row(blob[pos:end if end >= 0 else pos + LINE_LIMIT], d, encoding):
-        raise DataError(f"this is a text vectors file (line 2 is a word and {d} numbers), not a binary one", path, 2,
-                        hint="read it with read_vectors() or load_embeddings(), which tell the format from the "
-                             "content, or binary=False")
+    if _is_text_row(blob[pos : end if end >= 0 else pos + LINE_LIMIT], d, encoding):
+        raise DataError(
+            f"this is a text vectors file (line 2 is a word and {d} numbers), not a binary one",
+            path,
+            2,
+            hint="read it with read_vectors() or load_embeddings(), which tell the format from the "
+            "content, or binary=False",
+        )
     words: list[str] = []
     vectors = np.empty((want, d), dtype=np.float32)
     for k in range(want):
-        while pos < len(blob) and blob[pos:pos + 1] in (b"\n", b"\r"):
+        while pos < len(blob) and blob[pos : pos + 1] in (b"\n", b"\r"):
             pos += 1
         sp = blob.find(b" ", pos, pos + 10_000)
         if sp < 0 or sp + 1 + rec > len(blob):
-            raise DataError(f"truncated: the header says {n} words but the file ends inside entry {k + 1} "
-                            f"(byte {pos})", path, k + 2, hint="download the file again, or fix the header count")
+            raise DataError(
+                f"truncated: the header says {n} words but the file ends inside entry {k + 1} (byte {pos})",
+                path,
+                k + 2,
+                hint="download the file again, or fix the header count",
+            )
         if sp == pos:
-            raise DataError(f"entry {k + 1} has an empty word (byte {pos})", path, k + 2,
-                            hint="the file is damaged: download it again")
+            raise DataError(
+                f"entry {k + 1} has an empty word (byte {pos})",
+                path,
+                k + 2,
+                hint="the file is damaged: download it again",
+            )
         try:
             words.append(blob[pos:sp].decode(encoding))
         except UnicodeDecodeError:
-            raise DataError(f"word of entry {k + 1} is not {encoding}: {blob[pos:sp][:30]!r}", path, k + 2,
-                            hint="pass encoding='latin-1' if the file uses it") from None
+            raise DataError(
+                f"word of entry {k + 1} is not {encoding}: {blob[pos:sp][:30]!r}",
+                path,
+                k + 2,
+                hint="pass encoding='latin-1' if the file uses it",
+            ) from None
         vectors[k] = np.frombuffer(blob, dtype="<f4", count=d, offset=sp + 1)
         pos = sp + 1 + rec
     if max_words is None or max_words >= n:
         rest = blob[pos:].strip()
         if rest:
-            raise DataError(f"wrong header count: the header says {n} words but {len(rest)} bytes follow the last "
-                            "one", path, n + 2, hint="fix the count in the header")
+            raise DataError(
+                f"wrong header count: the header says {n} words but {len(rest)} bytes follow the last one",
+                path,
+                n + 2,
+                hint="fix the count in the header",
+            )
     bad = ~np.isfinite(vectors).all(axis=1)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise DataError(f"NaN or infinite value in the vector of {words[k]!r} (entry {k + 1})", path, k + 2,
-                        hint="remove or fix that entry")
+        raise DataError(
+            f"NaN or infinite value in the vector of {words[k]!r} (entry {k + 1})",
+            path,
+            k + 2,
+            hint="remove or fix that entry",
+        )
     words, vectors, _ = dedupe_words(words, vectors, path, first_line=2)
     return words, vectors
 
 
-def read_vectors(path: str | os.PathLike, max_words: int | None = None, binary: bool | None = None,
-                 encoding: str = "utf-8"):
+def read_vectors(
+    path: str | os.PathLike, max_words: int | None = None, binary: bool | None = None, encoding: str = "utf-8"
+):
     """Read word vectors from ``path``: binary or text as ``binary`` says, or (``None``) as the content says
     (:func:`is_binary`; the ``.bin`` name decides only when the content does not)."""
     path = Path(path)
@@ -450,14 +552,18 @@ def read_pairs(path: str | os.PathLike, encoding: str = "utf-8") -> pd.DataFrame
         with _open_binary(path) as fh:
             for lineno, raw in enumerate(fh, start=1):
                 if lineno == 1 and bom and raw.startswith(BOM):
-                    raw = raw[len(BOM):]
+                    raw = raw[len(BOM) :]
                 line = _decode(raw, encoding, path, lineno, hint="re-encode the file").strip()
                 if not line:
                     continue
                 toks = line.split()
                 if len(toks) != 2:
-                    raise DataError(f"expected 2 fields 'src tgt', found {len(toks)}: {line[:60]!r}", path, lineno,
-                                    hint="one pair per line, separated by a space or a tab")
+                    raise DataError(
+                        f"expected 2 fields 'src tgt', found {len(toks)}: {line[:60]!r}",
+                        path,
+                        lineno,
+                        hint="one pair per line, separated by a space or a tab",
+                    )
                 src.append(toks[0])
                 tgt.append(toks[1])
     except _READ_ERRORS as e:
@@ -479,8 +585,11 @@ def _b64(s: str) -> int:
     return v
 
 
-def read_dictd(index_path: str | os.PathLike, dict_path: str | os.PathLike, gloss_lines: bool = False,
-               ) -> pd.DataFrame:
+def read_dictd(
+    index_path: str | os.PathLike,
+    dict_path: str | os.PathLike,
+    gloss_lines: bool = False,
+) -> pd.DataFrame:
     """Read a dictd dictionary (FreeDict): the ``.index`` (headword, base64 offset, base64 length, tab-separated)
     and the ``.dict.dz`` (gzip-readable) body.
 
@@ -496,14 +605,15 @@ def read_dictd(index_path: str | os.PathLike, dict_path: str | os.PathLike, glos
         with _open_binary(dict_path) as fh:
             body = fh.read()
     except _READ_ERRORS as e:
-        raise DataError(f"cannot read the dictd body: {_why(e)}", dict_path, hint="the file is damaged; fetch again") \
-            from None
+        raise DataError(
+            f"cannot read the dictd body: {_why(e)}", dict_path, hint="the file is damaged; fetch again"
+        ) from None
     try:
         index = index_path.read_bytes()
     except OSError as e:
         raise _read_error(e, index_path) from None
     if index.startswith(BOM):
-        index = index[len(BOM):]
+        index = index[len(BOM) :]
     src, tgt = [], []
     lines = index.split(b"\n")
     if lines and not lines[-1]:
@@ -520,9 +630,13 @@ def read_dictd(index_path: str | os.PathLike, dict_path: str | os.PathLike, glos
         except KeyError:
             raise DataError(f"bad base64 offset/length {parts[1]!r}/{parts[2]!r}", index_path, lineno) from None
         if off + n > len(body):
-            raise DataError(f"entry points past the end of {dict_path.name} (truncated body?)", index_path,
-                            lineno, hint="fetch the dictionary again")
-        entry = body[off:off + n].decode("utf-8", errors="replace").split("\n")
+            raise DataError(
+                f"entry points past the end of {dict_path.name} (truncated body?)",
+                index_path,
+                lineno,
+                hint="fetch the dictionary again",
+            )
+        entry = body[off : off + n].decode("utf-8", errors="replace").split("\n")
         head = entry[0].split(" /")[0].strip()
         first = True
         for s in entry[1:]:
@@ -555,8 +669,11 @@ def read_multiwordnet_lemmas(sql: str | bytes, path: str | os.PathLike = "<sql>"
     rows = _MWN_ROW.findall(sql)
     n_insert = sql.count("INSERT INTO")
     if not rows:
-        raise DataError("no lemma rows found (expected INSERT INTO ... VALUES (\"id\",\"pos\",\"lemma\",\"N\"))",
-                        path, hint="is this a MultiWordNet *_lemma.sql file?")
+        raise DataError(
+            'no lemma rows found (expected INSERT INTO ... VALUES ("id","pos","lemma","N"))',
+            path,
+            hint="is this a MultiWordNet *_lemma.sql file?",
+        )
     if len(rows) != n_insert:
         # find the first INSERT line the pattern misses, to name it
         for lineno, line in enumerate(sql.splitlines(), start=1):
@@ -578,8 +695,11 @@ def single_words(df: pd.DataFrame, lowercase: bool = True) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------- NLI
-def read_nli_jsonl(path: str | os.PathLike, data: bytes | None = None, drop_unlabelled: bool = True,
-                   ) -> pd.DataFrame:
+def read_nli_jsonl(
+    path: str | os.PathLike,
+    data: bytes | None = None,
+    drop_unlabelled: bool = True,
+) -> pd.DataFrame:
     """Read an SNLI / MultiNLI ``.jsonl`` file (or its bytes, ``data``), one JSON object per line.
 
     Returns a DataFrame ``premise, hypothesis, label, label_id`` (+ ``genre`` for MultiNLI) with
@@ -604,11 +724,19 @@ def read_nli_jsonl(path: str | os.PathLike, data: bytes | None = None, drop_unla
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as e:
-            raise DataError(f"not valid JSON ({e.msg} at column {e.colno})", path, lineno,
-                            hint="the file may be truncated; download it again") from None
+            raise DataError(
+                f"not valid JSON ({e.msg} at column {e.colno})",
+                path,
+                lineno,
+                hint="the file may be truncated; download it again",
+            ) from None
         except UnicodeDecodeError as e:
-            raise DataError(f"not UTF-8 text ({e.reason} at column {e.start + 1})", path, lineno,
-                            hint="the file is damaged; download it again") from None
+            raise DataError(
+                f"not UTF-8 text ({e.reason} at column {e.start + 1})",
+                path,
+                lineno,
+                hint="the file is damaged; download it again",
+            ) from None
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {type(obj).__name__}", path, lineno)
         try:

@@ -4,6 +4,7 @@ MultiNLI (official zip, matched and mismatched dev sets).
 Every split is a DataFrame ``premise, hypothesis, label, label_id`` with ``label`` in entailment / neutral /
 contradiction and ``label_id`` 0 / 1 / 2; pairs with ``gold_label == "-"`` (no majority) are dropped.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,8 +57,11 @@ def build_snli(ds, files, out: Path) -> dict:
 def build_snli_official(ds, files, out: Path) -> dict:
     z = files[0]
     splits = {}
-    for k, member in (("train", "snli_1.0/snli_1.0_train.jsonl"), ("dev", "snli_1.0/snli_1.0_dev.jsonl"),
-                      ("test", "snli_1.0/snli_1.0_test.jsonl")):
+    for k, member in (
+        ("train", "snli_1.0/snli_1.0_train.jsonl"),
+        ("dev", "snli_1.0/snli_1.0_dev.jsonl"),
+        ("test", "snli_1.0/snli_1.0_test.jsonl"),
+    ):
         splits[k] = read_nli_jsonl(f"{z}!{member}", S.read_member(z, member))
     return _save(out, splits)
 
@@ -65,9 +69,11 @@ def build_snli_official(ds, files, out: Path) -> dict:
 def build_mnli(ds, files, out: Path) -> dict:
     z = files[0]
     splits = {}
-    for k, member in (("train", "multinli_1.0/multinli_1.0_train.jsonl"),
-                      ("dev_matched", "multinli_1.0/multinli_1.0_dev_matched.jsonl"),
-                      ("dev_mismatched", "multinli_1.0/multinli_1.0_dev_mismatched.jsonl")):
+    for k, member in (
+        ("train", "multinli_1.0/multinli_1.0_train.jsonl"),
+        ("dev_matched", "multinli_1.0/multinli_1.0_dev_matched.jsonl"),
+        ("dev_mismatched", "multinli_1.0/multinli_1.0_dev_mismatched.jsonl"),
+    ):
         splits[k] = read_nli_jsonl(f"{z}!{member}", S.read_member(z, member))
     return _save(out, splits)
 

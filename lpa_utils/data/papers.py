@@ -3,6 +3,7 @@
 Vectors are parsed once into the prepared form (``vectors.npy`` + ``words.txt``); dictionaries are written
 as ``<pair>.<split>.tsv`` (``split`` in train / test / full).
 """
+
 from __future__ import annotations
 
 import re

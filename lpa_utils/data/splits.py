@@ -14,6 +14,7 @@
 
 The splits are written as TSV (``src<TAB>tgt``) with a ``manifest.json`` under ``<data_dir>/splits/``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,9 +51,18 @@ class DictionarySplit:
         return np.stack([src_emb.lookup(df["src"]), tgt_emb.lookup(df["tgt"])], axis=1)
 
 
-def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: int = 3000, n_val: int = 150,
-               seed: int = 0, test_pool: int | None = 5000, name: str | None = None, save: bool = True,
-               ) -> DictionarySplit:
+def make_split(
+    d: pd.DataFrame,
+    src_emb,
+    tgt_emb,
+    n_test: int = 1500,
+    n_train: int = 3000,
+    n_val: int = 150,
+    seed: int = 0,
+    test_pool: int | None = 5000,
+    name: str | None = None,
+    save: bool = True,
+) -> DictionarySplit:
     """Split dictionary ``d`` (``["src", "tgt"]``) MUSE-style over ``src_emb`` / ``tgt_emb`` (see module doc).
 
     ``test_pool``: draw the test words among the ``test_pool`` most frequent covered source words
@@ -67,8 +77,10 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
     the same name and size but other words never share a folder.
     """
     if not isinstance(d, pd.DataFrame):
-        raise DataError(f"the dictionary d must be a DataFrame with columns 'src' and 'tgt', got {type(d).__name__}",
-                        hint="use lpa_utils.data.load_dictionary()")
+        raise DataError(
+            f"the dictionary d must be a DataFrame with columns 'src' and 'tgt', got {type(d).__name__}",
+            hint="use lpa_utils.data.load_dictionary()",
+        )
     if not {"src", "tgt"} <= set(d.columns):
         raise DataError(f"the dictionary needs columns 'src' and 'tgt', has {list(d.columns)}")
     n_test = whole_number(n_test, "make_split: n_test", 0)
@@ -78,8 +90,9 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
     test_pool = whole_number(test_pool, "make_split: test_pool", 1, allow_none=True)
     for arg, emb in (("src_emb", src_emb), ("tgt_emb", tgt_emb)):
         if not (hasattr(emb, "lookup") and hasattr(emb, "words")):
-            raise TypeError(f"make_split: {arg} must be an Embeddings (with .words and .lookup), got "
-                            f"{type(emb).__name__}")
+            raise TypeError(
+                f"make_split: {arg} must be an Embeddings (with .words and .lookup), got {type(emb).__name__}"
+            )
     d = d[["src", "tgt"]].drop_duplicates(ignore_index=True)
     src_vocab = getattr(src_emb, "name", "") or "source vocabulary"
     tgt_vocab = getattr(tgt_emb, "name", "") or "target vocabulary"
@@ -89,14 +102,16 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
         raise DataError(
             f"empty overlap: none of the {len(d)} dictionary pairs has its source word in {src_vocab} "
             f"({len(src_emb)} words) and its target word in {tgt_vocab} ({len(tgt_emb)} words)",
-            hint="check the languages and the casing (dictionaries are lowercase), or use a larger max_words")
-    cov = pd.DataFrame({"src": d["src"][ok].to_numpy(), "tgt": d["tgt"][ok].to_numpy(),
-                        "rs": rs[ok], "rt": rt[ok]})
+            hint="check the languages and the casing (dictionaries are lowercase), or use a larger max_words",
+        )
+    cov = pd.DataFrame({"src": d["src"][ok].to_numpy(), "tgt": d["tgt"][ok].to_numpy(), "rs": rs[ok], "rt": rt[ok]})
     cov = cov.sort_values(["rs", "rt"], kind="stable").reset_index(drop=True)
     words = cov["src"].drop_duplicates().to_numpy()  # by source frequency
     if len(words) <= n_test:
-        raise DataError(f"only {len(words)} covered source words, fewer than n_test + 1 = {n_test + 1}",
-                        hint="lower n_test or use larger vocabularies")
+        raise DataError(
+            f"only {len(words)} covered source words, fewer than n_test + 1 = {n_test + 1}",
+            hint="lower n_test or use larger vocabularies",
+        )
     rng = np.random.default_rng(seed)
     pool = len(words) if test_pool is None else min(int(test_pool), len(words))
     if pool < n_test:
@@ -105,7 +120,7 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
     is_test = cov["src"].isin(test_words).to_numpy()
     remaining = cov[~is_test]
     train = remaining.iloc[:n_train]
-    after = remaining.iloc[len(train):]
+    after = remaining.iloc[len(train) :]
     after = after[~after["src"].isin(set(train["src"]))]
     val = after.iloc[:n_val]
     val_words = set(val["src"])
@@ -114,24 +129,35 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
     strip = lambda df: df[["src", "tgt"]].reset_index(drop=True)  # noqa: E731
     train, val, test, rest = strip(train), strip(val), strip(test), strip(rest)
     if len(train) < n_train or len(val) < n_val:
-
-        warnings.warn(f"make_split: asked for {n_train} train / {n_val} val pairs, got {len(train)} / {len(val)} "
-                      f"({len(words)} covered source words, {len(cov)} covered pairs)", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"make_split: asked for {n_train} train / {n_val} val pairs, got {len(train)} / {len(val)} "
+            f"({len(words)} covered source words, {len(cov)} covered pairs)",
+            UserWarning,
+            stacklevel=2,
+        )
     manifest = {
         "seed": int(seed),
-        "requested": {"n_test_words": n_test, "n_train_pairs": n_train, "n_val_pairs": n_val,
-                      "test_pool": test_pool},
-        "sizes": {k: {"pairs": int(len(v)), "src_words": int(v["src"].nunique())}
-                  for k, v in (("train", train), ("val", val), ("test", test), ("rest", rest))},
-        "vocabularies": {"src": {"name": src_vocab, "size": len(src_emb)},
-                         "tgt": {"name": tgt_vocab, "size": len(tgt_emb)}},
-        "coverage": {"dictionary_pairs": int(len(d)), "covered_pairs": int(len(cov)),
-                     "dropped_pairs": int(len(d) - len(cov)), "dropped_src_oov": int((rs < 0).sum()),
-                     "dropped_tgt_oov": int(((rs >= 0) & (rt < 0)).sum()),
-                     "dictionary_src_words": int(d["src"].nunique()), "covered_src_words": int(len(words)),
-                     "pair_coverage": round(float(len(cov) / max(len(d), 1)), 4)},
+        "requested": {"n_test_words": n_test, "n_train_pairs": n_train, "n_val_pairs": n_val, "test_pool": test_pool},
+        "sizes": {
+            k: {"pairs": int(len(v)), "src_words": int(v["src"].nunique())}
+            for k, v in (("train", train), ("val", val), ("test", test), ("rest", rest))
+        },
+        "vocabularies": {
+            "src": {"name": src_vocab, "size": len(src_emb)},
+            "tgt": {"name": tgt_vocab, "size": len(tgt_emb)},
+        },
+        "coverage": {
+            "dictionary_pairs": int(len(d)),
+            "covered_pairs": int(len(cov)),
+            "dropped_pairs": int(len(d) - len(cov)),
+            "dropped_src_oov": int((rs < 0).sum()),
+            "dropped_tgt_oov": int(((rs >= 0) & (rt < 0)).sum()),
+            "dictionary_src_words": int(d["src"].nunique()),
+            "covered_src_words": int(len(words)),
+            "pair_coverage": round(float(len(cov) / max(len(d), 1)), 4),
+        },
         "method": "test: random source words (seed); train: most frequent remaining source words; "
-                  "val: next source words; rest: all pairs but test and val words",
+        "val: next source words; rest: all pairs but test and val words",
     }
     split = DictionarySplit(train, val, test, rest, manifest)
     if save:
@@ -142,14 +168,14 @@ def make_split(d: pd.DataFrame, src_emb, tgt_emb, n_test: int = 1500, n_train: i
 
 def _words_digest(words) -> bytes:
     """sha1 of a vocabulary's words in order (what decides a split; the vectors do not)."""
-    return hashlib.sha1(pd.util.hash_pandas_object(pd.Series(list(words), dtype=object), index=False)
-                        .to_numpy().tobytes()).digest()
+    return hashlib.sha1(
+        pd.util.hash_pandas_object(pd.Series(list(words), dtype=object), index=False).to_numpy().tobytes()
+    ).digest()
 
 
 def _save(split: DictionarySplit, d: pd.DataFrame, name: str, vocabularies) -> Path:
     h = hashlib.sha1(pd.util.hash_pandas_object(d, index=False).to_numpy().tobytes())
-    h.update(json.dumps({k: split.manifest[k] for k in ("seed", "requested", "vocabularies")},
-                        sort_keys=True).encode())
+    h.update(json.dumps({k: split.manifest[k] for k in ("seed", "requested", "vocabularies")}, sort_keys=True).encode())
     for words in vocabularies:  # the content of both vocabularies, not only their names and sizes
         h.update(_words_digest(words))
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -3,6 +3,7 @@
 Both writers stream the rows in blocks, so a 200,000 x 300 matrix is written without a second copy of it as
 strings. The file appears under its name only when complete (:func:`lpa_utils.io.atomic_path`).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,8 +31,7 @@ def _check(words: Sequence[str], vectors: np.ndarray, path: Path) -> np.ndarray:
     return vectors
 
 
-def write_text(path: str | os.PathLike, words: Sequence[str], vectors, header: bool = True,
-               precision: int = 6) -> Path:
+def write_text(path: str | os.PathLike, words: Sequence[str], vectors, header: bool = True, precision: int = 6) -> Path:
     """A word2vec / fastText ``.vec`` text file: ``"n d"`` header, then ``word v1 ... vd`` per line (gzip if the
     name ends in ``.gz``). Values with ``precision`` significant digits."""
     path = Path(path)
@@ -43,8 +43,8 @@ def write_text(path: str | os.PathLike, words: Sequence[str], vectors, header: b
             if header:
                 fh.write(f"{len(words)} {vectors.shape[1]}\n")
             for start in range(0, len(words), BLOCK):
-                block = vectors[start:start + BLOCK]
-                lines = [f"{w} {fmt % tuple(v)}" for w, v in zip(words[start:start + BLOCK], block.tolist())]
+                block = vectors[start : start + BLOCK]
+                lines = [f"{w} {fmt % tuple(v)}" for w, v in zip(words[start : start + BLOCK], block.tolist())]
                 fh.write("\n".join(lines) + "\n")
     return path
 
@@ -56,8 +56,12 @@ def write_binary(path: str | os.PathLike, words: Sequence[str], vectors) -> Path
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(f"{len(words)} {vectors.shape[1]}\n".encode())
         for start in range(0, len(words), BLOCK):
-            fh.write(b"".join(w.encode("utf-8") + b" " + v.tobytes() + b"\n"
-                              for w, v in zip(words[start:start + BLOCK], vectors[start:start + BLOCK])))
+            fh.write(
+                b"".join(
+                    w.encode("utf-8") + b" " + v.tobytes() + b"\n"
+                    for w, v in zip(words[start : start + BLOCK], vectors[start : start + BLOCK])
+                )
+            )
     return path
 
 

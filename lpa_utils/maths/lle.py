@@ -15,6 +15,7 @@ Equation numbers refer to the LPL paper [ganesan2020lpl] (book/references.bib):
 - eq. 2: ``phi(Y) = sum_i || y_i - sum_j W_ij y_j ||^2`` minimised over embeddings Y with unit covariance:
   the bottom eigenvectors (after the constant one) of ``M = (I - W)^T (I - W)`` (:func:`lle_embedding`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,10 @@ def _gather_neighbourhoods(X: torch.Tensor, idx: torch.Tensor, ref: torch.Tensor
     if idx.ndim != 2 or idx.shape[0] != X.shape[0]:
         raise ValueError(f"lle: idx must be (n, k) with n = {X.shape[0]} rows of X, got shape {tuple(idx.shape)}")
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= R.shape[0]):
-        raise ValueError(f"lle: neighbour indices must lie in [0, {R.shape[0]}) (rows of "
-                         f"{'ref' if ref is not None else 'X'}), got [{int(idx.min())}, {int(idx.max())}]")
+        raise ValueError(
+            f"lle: neighbour indices must lie in [0, {R.shape[0]}) (rows of "
+            f"{'ref' if ref is not None else 'X'}), got [{int(idx.min())}, {int(idx.max())}]"
+        )
     if not torch.isfinite(X).all() or not torch.isfinite(R).all():
         raise ValueError("lle: X (or ref) contains NaN or infinite values")
     return X, idx, R
@@ -51,8 +54,8 @@ def local_gram(X, idx, ref=None, device=None, dtype=torch.float64) -> torch.Tens
     it = as_tensor(idx, device=dev, dtype=torch.int64, name="lle: idx")
     Rt = None if ref is None else as_tensor(ref, device=dev, dtype=dtype, name="lle: ref")
     Xt, it, Rt = _gather_neighbourhoods(Xt, it, Rt)
-    Z = Xt[:, None, :] - Rt[it]                       # (n, k, d)
-    return Z @ Z.transpose(1, 2)                      # (n, k, k)
+    Z = Xt[:, None, :] - Rt[it]  # (n, k, d)
+    return Z @ Z.transpose(1, 2)  # (n, k, k)
 
 
 def _regularise(G: torch.Tensor, reg: float) -> torch.Tensor:
@@ -63,8 +66,9 @@ def _regularise(G: torch.Tensor, reg: float) -> torch.Tensor:
     return G + R[:, None, None] * torch.eye(k, dtype=G.dtype, device=G.device)
 
 
-def lle_weights(X, idx, reg: float = 1e-3, ref=None, device=None, dtype=torch.float32,
-                chunk_size: int = 8192) -> torch.Tensor:
+def lle_weights(
+    X, idx, reg: float = 1e-3, ref=None, device=None, dtype=torch.float32, chunk_size: int = 8192
+) -> torch.Tensor:
     """Closed-form LLE reconstruction weights (eq. 1 / eq. 6), rows summing to one.
 
     Args:
@@ -89,10 +93,10 @@ def lle_weights(X, idx, reg: float = 1e-3, ref=None, device=None, dtype=torch.fl
     out = torch.empty((n, k), dtype=torch.float64, device=dev)
     ones = torch.ones((1, k, 1), dtype=torch.float64, device=dev)
     for s in range(0, n, chunk_size):
-        Z = Xt[s:s + chunk_size, None, :] - Rt[it[s:s + chunk_size]]          # (b, k, d)
-        G = _regularise(Z @ Z.transpose(1, 2), reg)                            # (b, k, k)
-        w = torch.linalg.solve(G, ones.expand(G.shape[0], k, 1)).squeeze(-1)   # (b, k)
-        out[s:s + chunk_size] = w / w.sum(1, keepdim=True)
+        Z = Xt[s : s + chunk_size, None, :] - Rt[it[s : s + chunk_size]]  # (b, k, d)
+        G = _regularise(Z @ Z.transpose(1, 2), reg)  # (b, k, k)
+        w = torch.linalg.solve(G, ones.expand(G.shape[0], k, 1)).squeeze(-1)  # (b, k)
+        out[s : s + chunk_size] = w / w.sum(1, keepdim=True)
     return out.to(dtype)
 
 
@@ -110,9 +114,20 @@ def reconstruction_error(X, idx, W, ref=None, device=None) -> torch.Tensor:
     return (Xt - rec).pow(2).sum(1)
 
 
-def learn_lle_weights(X, idx, steps: int = 300, lr: float = 1.0, ref=None, seed: int = 0, reg: float = 1e-3,
-                      momentum: float = 0.9, init_scale: float = 0.1, device=None, dtype=torch.float32,
-                      progress: bool = False):
+def learn_lle_weights(
+    X,
+    idx,
+    steps: int = 300,
+    lr: float = 1.0,
+    ref=None,
+    seed: int = 0,
+    reg: float = 1e-3,
+    momentum: float = 0.9,
+    init_scale: float = 0.1,
+    device=None,
+    dtype=torch.float32,
+    progress: bool = False,
+):
     """Phase 1 of the paper's training: learn W by gradient descent on eq. 6 under ``sum_j W_ij = 1``.
 
     Each row starts on the constraint plane at ``1/k`` plus a small random offset inside the plane (``seed``) and
@@ -140,10 +155,10 @@ def learn_lle_weights(X, idx, steps: int = 300, lr: float = 1.0, ref=None, seed:
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"learn_lle_weights: momentum must be in [0, 1), got {momentum}")
     dev = device_of(device)
-    G = local_gram(X, idx, ref=ref, device=dev)                     # (n, k, k) float64
+    G = local_gram(X, idx, ref=ref, device=dev)  # (n, k, k) float64
     n, k, _ = G.shape
     A = _regularise(G, reg)
-    L = 2.0 * torch.linalg.eigvalsh(A)[:, -1]                        # (n,) Lipschitz constants
+    L = 2.0 * torch.linalg.eigvalsh(A)[:, -1]  # (n,) Lipschitz constants
     eta = (lr / L)[:, None]
     ones = torch.ones((1, k, 1), dtype=torch.float64, device=dev)
     w_star = torch.linalg.solve(A, ones.expand(n, k, 1)).squeeze(-1)
@@ -170,19 +185,28 @@ def learn_lle_weights(X, idx, steps: int = 300, lr: float = 1.0, ref=None, seed:
     it = range(1, steps + 1)
     if progress:
         from tqdm.auto import tqdm
+
         it = tqdm(it, desc="phase 1: LLE weights", leave=False)
     for t in it:
-        look = w + momentum * v                                      # Nesterov look-ahead
+        look = w + momentum * v  # Nesterov look-ahead
         g = 2.0 * torch.einsum("nab,nb->na", A, look)
-        g = g - g.mean(1, keepdim=True)                              # project onto sum(w) = 0 directions
+        g = g - g.mean(1, keepdim=True)  # project onto sum(w) = 0 directions
         v = momentum * v - eta * g
         w = w + v
         record(t, w)
     return w.to(dtype), history
 
 
-def lle_embedding(X, n_neighbors: int, n_components: int, reg: float = 1e-3, method: str = "brute",
-                  eigen_solver: str = "auto", device=None, dtype=torch.float32) -> torch.Tensor:
+def lle_embedding(
+    X,
+    n_neighbors: int,
+    n_components: int,
+    reg: float = 1e-3,
+    method: str = "brute",
+    eigen_solver: str = "auto",
+    device=None,
+    dtype=torch.float32,
+) -> torch.Tensor:
     """LLE embedding step (eq. 2): ``Y = argmin_Y sum_i ||y_i - sum_j W_ij y_j||^2`` s.t. ``Y^T Y = I``.
 
     Neighbours: ``knn(X, n_neighbors)`` (self excluded); weights: :func:`lle_weights`. With the sparse
@@ -211,8 +235,9 @@ def lle_embedding(X, n_neighbors: int, n_components: int, reg: float = 1e-3, met
     _, idx = knn(Xt, n_neighbors, method=method, device=dev)
     W = lle_weights(Xt, idx, reg=reg, device=dev, dtype=torch.float64).cpu().numpy()
     cols = idx.cpu().numpy()
-    Ws = scipy.sparse.csr_matrix((W.ravel(), cols.ravel(), np.arange(0, n * n_neighbors + 1, n_neighbors)),
-                                 shape=(n, n))
+    Ws = scipy.sparse.csr_matrix(
+        (W.ravel(), cols.ravel(), np.arange(0, n * n_neighbors + 1, n_neighbors)), shape=(n, n)
+    )
     IW = scipy.sparse.identity(n, format="csr") - Ws
     M = (IW.T @ IW).tocsr()
     solver = eigen_solver

@@ -12,6 +12,7 @@
 All functions take torch tensors (NumPy is accepted and converted), keep autograd, and reduce by ``"mean"``
 over pairs (default; the paper writes sums, which only rescale the learning rate), ``"sum"`` or ``"none"``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -75,7 +76,7 @@ def lpl_loss(target, mapped_neighbours, W, reduction: str = "mean") -> torch.Ten
         raise ValueError(f"lpl_loss: target must be ({p}, {d}) to match mapped_neighbours, got {tuple(target.shape)}")
     if W.shape != (p, k):
         raise ValueError(f"lpl_loss: W must be ({p}, {k}) to match mapped_neighbours, got {tuple(W.shape)}")
-    recon = torch.bmm(W.unsqueeze(1), mapped_neighbours).squeeze(1)          # (p, d) = sum_j W_ij f(m_j)
+    recon = torch.bmm(W.unsqueeze(1), mapped_neighbours).squeeze(1)  # (p, d) = sum_j W_ij f(m_j)
     return _reduce((target - recon).pow(2).sum(1), reduction, "lpl_loss")
 
 
@@ -95,8 +96,18 @@ def ortho_loss(weight) -> torch.Tensor:
     return (gram - eye).pow(2).sum()
 
 
-def lpa_loss(mapped, target, mapped_neighbours=None, W=None, *, beta: float = 1.0, weight=None,
-             ortho: float = 1.0, reduction: str = "mean", return_parts: bool = False):
+def lpa_loss(
+    mapped,
+    target,
+    mapped_neighbours=None,
+    W=None,
+    *,
+    beta: float = 1.0,
+    weight=None,
+    ortho: float = 1.0,
+    reduction: str = "mean",
+    return_parts: bool = False,
+):
     """Eq. 7: ``L_sup = L_mse + beta * L_lpl + ortho * L_ortho`` (the paper uses ``ortho = 1``).
 
     Args:
@@ -126,8 +137,9 @@ def lpa_loss(mapped, target, mapped_neighbours=None, W=None, *, beta: float = 1.
     return total
 
 
-def nli_alignment_loss(per_sample_align, labels, delta, gamma: float = 1.0, floor: float | None = -1.0,
-                       reduction: str = "mean") -> torch.Tensor:
+def nli_alignment_loss(
+    per_sample_align, labels, delta, gamma: float = 1.0, floor: float | None = -1.0, reduction: str = "mean"
+) -> torch.Tensor:
     """Eq. 8, alignment part: ``gamma * reduce_i max(delta_{y_i} * a_i, floor)``.
 
     Args:
@@ -148,20 +160,24 @@ def nli_alignment_loss(per_sample_align, labels, delta, gamma: float = 1.0, floo
     if a.ndim != 1:
         raise ValueError(f"nli_alignment_loss: per_sample_align must be (n,), got {tuple(a.shape)}")
     if labels.shape != a.shape:
-        raise ValueError(f"nli_alignment_loss: labels {tuple(labels.shape)} must match per_sample_align "
-                         f"{tuple(a.shape)}")
+        raise ValueError(
+            f"nli_alignment_loss: labels {tuple(labels.shape)} must match per_sample_align {tuple(a.shape)}"
+        )
     if labels.is_floating_point():
         raise TypeError("nli_alignment_loss: labels must be integers (label ids)")
     if delta.ndim != 1:
         raise ValueError(f"nli_alignment_loss: delta must be (n_labels,), got {tuple(delta.shape)}")
     labels = labels.to(device=a.device, dtype=torch.int64)
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= delta.shape[0]):
-        raise ValueError(f"nli_alignment_loss: labels must be in [0, {delta.shape[0]}) to index delta, "
-                         f"got [{int(labels.min())}, {int(labels.max())}]")
+        raise ValueError(
+            f"nli_alignment_loss: labels must be in [0, {delta.shape[0]}) to index delta, "
+            f"got [{int(labels.min())}, {int(labels.max())}]"
+        )
     term = delta[labels] * a
     if floor is not None:
         if floor > 0:
-            raise ValueError("nli_alignment_loss: floor must be <= 0 (a lower bound for divergence terms), "
-                             f"got {floor}")
+            raise ValueError(
+                f"nli_alignment_loss: floor must be <= 0 (a lower bound for divergence terms), got {floor}"
+            )
         term = torch.clamp(term, min=float(floor))
     return gamma * _reduce(term, reduction, "nli_alignment_loss")

@@ -9,6 +9,7 @@ return the same neighbours (up to ties) in the same layout, as torch tensors on 
 Cosine distance is ``1 - cos(a, b)``; it is computed on unit-normalised rows, where the Euclidean order and the
 cosine order agree (``||a - b||^2 = 2 - 2 cos``), so the KD-tree answers cosine queries too.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,10 @@ def _normalise_rows(X: torch.Tensor, name: str) -> torch.Tensor:
     zero = norms.squeeze(1) == 0
     if bool(zero.any()):
         first = int(torch.nonzero(zero)[0])
-        raise ValueError(f"{name}: {int(zero.sum())} all-zero rows (first: row {first}) have no cosine "
-                         "distance; drop them or use metric='euclidean'")
+        raise ValueError(
+            f"{name}: {int(zero.sum())} all-zero rows (first: row {first}) have no cosine "
+            "distance; drop them or use metric='euclidean'"
+        )
     return X / norms
 
 
@@ -35,8 +38,7 @@ def _auto_batch(m: int, k: int, budget_bytes: int = 1 << 28) -> int:
     return int(max(1, min(65536, budget_bytes // (4 * max(m, 1)))))
 
 
-def _brute(Q: torch.Tensor, R: torch.Tensor, kk: int, self_offset: int | None, batch_size: int | None,
-           progress: bool):
+def _brute(Q: torch.Tensor, R: torch.Tensor, kk: int, self_offset: int | None, batch_size: int | None, progress: bool):
     """Exact euclidean kNN of rows of Q among rows of R, in blocks of queries.
 
     Candidates are found with the fast expansion ``|r|^2 - 2 q.r`` (+ the row constant ``|q|^2``) in float32 (a few
@@ -45,7 +47,7 @@ def _brute(Q: torch.Tensor, R: torch.Tensor, kk: int, self_offset: int | None, b
     re-sorted, so distances and order match a float64 reference.
     """
     m = R.shape[0]
-    extra = min(m - kk, max(4, kk // 2))            # spare candidates against rounding in the fast expansion
+    extra = min(m - kk, max(4, kk // 2))  # spare candidates against rounding in the fast expansion
     kc = kk + extra
     b = batch_size or _auto_batch(m, kc)
     Rf = R.to(torch.float32)
@@ -56,29 +58,42 @@ def _brute(Q: torch.Tensor, R: torch.Tensor, kk: int, self_offset: int | None, b
     starts = range(0, Q.shape[0], b)
     if progress:
         from tqdm.auto import tqdm
+
         starts = tqdm(starts, desc="knn (brute)", leave=False)
     for s in starts:
-        q = Q[s:s + b]
+        q = Q[s : s + b]
         qf = q.to(torch.float32)
         # |q|^2 is constant along a row and does not change the ranking: rank by |r|^2 - 2 q.r
         d2 = torch.addmm(rn.expand(q.shape[0], m), qf, RfT, beta=1.0, alpha=-2.0)
         if self_offset is not None:
             rows = torch.arange(q.shape[0], device=q.device)
             d2[rows, rows + s] = float("inf")
-        cand = torch.topk(d2, kc, dim=1, largest=False, sorted=False).indices          # (b, kc)
-        diff = q.to(torch.float64)[:, None, :] - R64[cand]                            # (b, kc, d)
+        cand = torch.topk(d2, kc, dim=1, largest=False, sorted=False).indices  # (b, kc)
+        diff = q.to(torch.float64)[:, None, :] - R64[cand]  # (b, kc, d)
         exact = diff.pow(2).sum(-1)
         if self_offset is not None:
-            exact = torch.where(cand == (torch.arange(q.shape[0], device=q.device)[:, None] + s),
-                                torch.full_like(exact, float("inf")), exact)
+            exact = torch.where(
+                cand == (torch.arange(q.shape[0], device=q.device)[:, None] + s),
+                torch.full_like(exact, float("inf")),
+                exact,
+            )
         order = torch.sort(exact, dim=1, stable=True).indices[:, :kk]
         out_d.append(exact.gather(1, order).sqrt())
         out_i.append(cand.gather(1, order))
     return torch.cat(out_d), torch.cat(out_i)
 
 
-def knn(X, k: int, metric: str = "euclidean", method: str = "brute", queries=None, exclude_self: bool = True,
-        device=None, batch_size: int | None = None, progress: bool = False):
+def knn(
+    X,
+    k: int,
+    metric: str = "euclidean",
+    method: str = "brute",
+    queries=None,
+    exclude_self: bool = True,
+    device=None,
+    batch_size: int | None = None,
+    progress: bool = False,
+):
     """The ``k`` nearest rows of ``X`` for every query row, ascending distance.
 
     Args:
@@ -118,8 +133,10 @@ def knn(X, k: int, metric: str = "euclidean", method: str = "brute", queries=Non
     n = Xt.shape[0]
     k = int(k)
     if k < 1 or k > n - int(excl):
-        raise ValueError(f"knn: k={k} must be between 1 and {n - int(excl)} for {n} points"
-                         + (" (the point itself is excluded)" if excl else ""))
+        raise ValueError(
+            f"knn: k={k} must be between 1 and {n - int(excl)} for {n} points"
+            + (" (the point itself is excluded)" if excl else "")
+        )
     if metric == "cosine":
         Xt = _normalise_rows(Xt, "knn: X")
         Qt = Xt if self_query else _normalise_rows(Qt, "knn: queries")
@@ -144,7 +161,7 @@ def knn(X, k: int, metric: str = "euclidean", method: str = "brute", queries=Non
         idx = torch.from_numpy(ii.astype(np.int64)).to(dev)
 
     if metric == "cosine":
-        d = 0.5 * d.to(torch.float64) ** 2          # ||a - b||^2 / 2 = 1 - cos for unit vectors
+        d = 0.5 * d.to(torch.float64) ** 2  # ||a - b||^2 / 2 = 1 - cos for unit vectors
     return d.to(torch.float32), idx
 
 

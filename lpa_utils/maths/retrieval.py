@@ -22,6 +22,7 @@ vocabulary are dropped and counted, coverage is the share of test source words w
 vocabularies, each source word is scored once, and a prediction is correct if it is any of its gold
 translations.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,8 +67,10 @@ def _prepare(Q, T, src_ref, device, normalise_targets: bool = True):
     if normalise_targets:
         Tn = unit_rows(Tn)
     if Qn.shape[1] != Tn.shape[1]:
-        raise ValueError(f"queries have dimension {Qn.shape[1]} but targets have {Tn.shape[1]}: map the source "
-                         "into the target space first (aligner.transform / transform_target)")
+        raise ValueError(
+            f"queries have dimension {Qn.shape[1]} but targets have {Tn.shape[1]}: map the source "
+            "into the target space first (aligner.transform / transform_target)"
+        )
     Rn = None
     if src_ref is not None:
         Rn = unit_rows(as_matrix(src_ref, "src_ref", dev))
@@ -76,8 +79,9 @@ def _prepare(Q, T, src_ref, device, normalise_targets: bool = True):
     return dev, Qn, Tn, Rn
 
 
-def _target_stat_vs_ref(Tn: torch.Tensor, Rn: torch.Tensor, method: str, k: int, beta: float,
-                        batch_size: int | None) -> torch.Tensor:
+def _target_stat_vs_ref(
+    Tn: torch.Tensor, Rn: torch.Tensor, method: str, k: int, beta: float, batch_size: int | None
+) -> torch.Tensor:
     """Per target row: ``r_S(y)`` (CSLS, mean of the top-k cosines to ``Rn``) or ``logsumexp(beta cos)`` (isf).
 
     Tn: (m, d), Rn: (n, d) unit rows -> (m,). Blocks of target rows against all of ``Rn``.
@@ -89,11 +93,11 @@ def _target_stat_vs_ref(Tn: torch.Tensor, Rn: torch.Tensor, method: str, k: int,
     RnT = Rn.T.contiguous()
     kk = min(k, Rn.shape[0])
     for s in range(0, m, b):
-        S = Tn[s:s + b] @ RnT                                     # (b, n)
+        S = Tn[s : s + b] @ RnT  # (b, n)
         if method == "csls":
-            out[s:s + b] = S.topk(kk, dim=1).values.mean(1)
+            out[s : s + b] = S.topk(kk, dim=1).values.mean(1)
         else:
-            out[s:s + b] = _logsumexp_cos(S, beta)
+            out[s : s + b] = _logsumexp_cos(S, beta)
     return out
 
 
@@ -114,13 +118,13 @@ def _low_rank(Tn: torch.Tensor, Rn: torch.Tensor, rel_tol: float = 1e-6):
     n, d = Rn.shape
     if n < 2 * d or d < 16:
         return Tn, Rn
-    G = Rn.double().T @ Rn.double()                                  # (d, d): cheap, and its rank is Rn's
+    G = Rn.double().T @ Rn.double()  # (d, d): cheap, and its rank is Rn's
     vals, vecs = torch.linalg.eigh(G)
     keep = vals > rel_tol * vals[-1].clamp_min(1e-300)
     r = int(keep.sum())
     if r > d // 2:
         return Tn, Rn
-    V = vecs[:, keep].to(Rn.dtype)                                   # (d, r) orthonormal basis of Rn's rows
+    V = vecs[:, keep].to(Rn.dtype)  # (d, r) orthonormal basis of Rn's rows
     return Tn @ V, Rn @ V
 
 
@@ -168,8 +172,19 @@ def _check_k(k: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------- translate
-def translate(Q, T, method: str = "csls", k: int = 10, topk: int = 10, batch_size: int | None = None,
-              beta: float = 10.0, src_ref=None, device=None, return_scores: bool = False, progress: bool = False):
+def translate(
+    Q,
+    T,
+    method: str = "csls",
+    k: int = 10,
+    topk: int = 10,
+    batch_size: int | None = None,
+    beta: float = 10.0,
+    src_ref=None,
+    device=None,
+    return_scores: bool = False,
+    progress: bool = False,
+):
     """The ``topk`` best target rows for every query, best first, computed in blocks of targets.
 
     Args:
@@ -196,7 +211,7 @@ def translate(Q, T, method: str = "csls", k: int = 10, topk: int = 10, batch_siz
     kt = min(int(topk), m)
     if kt < 1:
         raise ValueError(f"topk must be >= 1, got {topk}")
-    t_inv = 1.0 / T_raw.norm(dim=1).clamp_min(1e-12)                     # (m,): targets normalised per block
+    t_inv = 1.0 / T_raw.norm(dim=1).clamp_min(1e-12)  # (m,): targets normalised per block
     col_stat = None
     if Rn is not None and method != "nn":
         col_stat = _target_stat_vs_ref(T_raw * t_inv[:, None], Rn, method, k, beta, batch_size)
@@ -208,25 +223,30 @@ def translate(Q, T, method: str = "csls", k: int = 10, topk: int = 10, batch_siz
     starts = range(0, m, b)
     if progress:
         from tqdm.auto import tqdm
+
         starts = tqdm(starts, desc=f"translate ({method})", leave=False)
     for s in starts:
-        S = Qn @ (T_raw[s:s + b] * t_inv[s:s + b, None]).T                # (q, b) cosines
+        S = Qn @ (T_raw[s : s + b] * t_inv[s : s + b, None]).T  # (q, b) cosines
         if method == "nn":
             score = S
         elif method == "csls":
-            r_s = col_stat[s:s + b] if col_stat is not None else \
-                S.T.contiguous().topk(min(k, q), dim=1).values.mean(1)    # contiguous rows: faster than dim=0
+            r_s = (
+                col_stat[s : s + b] if col_stat is not None else S.T.contiguous().topk(min(k, q), dim=1).values.mean(1)
+            )  # contiguous rows: faster than dim=0
             if r_t_best is not None:
-                r_t_best = torch.cat([r_t_best, S.topk(min(k, S.shape[1]), dim=1).values], 1).topk(
-                    r_t_best.shape[1], dim=1).values
-            score = S.sub_(0.5 * r_s[None, :])            # in place: ranks as 2 S - r_S (scores doubled below)
+                r_t_best = (
+                    torch.cat([r_t_best, S.topk(min(k, S.shape[1]), dim=1).values], 1)
+                    .topk(r_t_best.shape[1], dim=1)
+                    .values
+                )
+            score = S.sub_(0.5 * r_s[None, :])  # in place: ranks as 2 S - r_S (scores doubled below)
         elif fast_isf:
             # in place: E = exp(beta (S - 1)), P(y | x) = E / sum_x E (columns); ranked as P, logged below
             E = S.sub_(1.0).mul_(beta).exp_()
             score = E.div_(E.sum(0, keepdim=True))
         else:
-            logz = col_stat[s:s + b] if col_stat is not None else _logsumexp_cos(S.clone(), beta, dim=0)
-            score = S.mul_(beta).sub_(logz[None, :])            # in place: beta S - log Z
+            logz = col_stat[s : s + b] if col_stat is not None else _logsumexp_cos(S.clone(), beta, dim=0)
+            score = S.mul_(beta).sub_(logz[None, :])  # in place: beta S - log Z
         bv, bi = score.topk(min(kt, score.shape[1]), dim=1)
         cat_v = torch.cat([best_v, bv], 1)
         cat_i = torch.cat([best_i, bi + s], 1)
@@ -264,8 +284,10 @@ def gold_table(src_words: Sequence[str], tgt_words: Sequence[str], pairs: pd.Dat
     kept pair, ``coverage`` = n_queries / (n_queries + n_oov_words).
     """
     if not isinstance(pairs, pd.DataFrame) or not {"src", "tgt"} <= set(pairs.columns):
-        raise ValueError(f"{name}: expected a DataFrame with columns 'src' and 'tgt', got "
-                         f"{type(pairs).__name__} with columns {list(getattr(pairs, 'columns', []))}")
+        raise ValueError(
+            f"{name}: expected a DataFrame with columns 'src' and 'tgt', got "
+            f"{type(pairs).__name__} with columns {list(getattr(pairs, 'columns', []))}"
+        )
     if len(pairs) == 0:
         raise ValueError(f"{name}: no pairs to evaluate")
     df = pairs[["src", "tgt"]].astype(str).drop_duplicates()
@@ -276,7 +298,7 @@ def gold_table(src_words: Sequence[str], tgt_words: Sequence[str], pairs: pd.Dat
     src_all = df["src"].to_numpy()
     all_words = pd.Index(pd.unique(src_all))
     n_oov_words = int((~all_words.isin(src_all[ok])).sum())
-    pair_query, first = pd.factorize(kept_src)            # first-seen order: deterministic and readable
+    pair_query, first = pd.factorize(kept_src)  # first-seen order: deterministic and readable
     first = np.asarray(first)
     n_q = len(first)
     return {
@@ -297,16 +319,27 @@ def hits_at(top: torch.Tensor | np.ndarray, pair_query: np.ndarray, pair_tgt: np
     top: (n_q, K) predicted target rows; pair_query, pair_tgt: (p,) gold pairs as (query position, target row).
     """
     top = top.cpu().numpy() if isinstance(top, torch.Tensor) else np.asarray(top)
-    match = top[pair_query] == pair_tgt[:, None]                               # (p, K)
+    match = top[pair_query] == pair_tgt[:, None]  # (p, K)
     hits = np.zeros(top.shape, dtype=np.int64)
     np.add.at(hits, pair_query, match.astype(np.int64))
     return hits > 0
 
 
-def evaluate_translation(mapped_src, tgt, src_words: Sequence[str], tgt_words: Sequence[str],
-                         test_pairs_df: pd.DataFrame, method: str = "csls", ks: Sequence[int] = (1, 5, 10),
-                         k: int = 10, beta: float = 10.0, src_ref="all", batch_size: int | None = None,
-                         device=None, return_predictions: bool = False) -> dict:
+def evaluate_translation(
+    mapped_src,
+    tgt,
+    src_words: Sequence[str],
+    tgt_words: Sequence[str],
+    test_pairs_df: pd.DataFrame,
+    method: str = "csls",
+    ks: Sequence[int] = (1, 5, 10),
+    k: int = 10,
+    beta: float = 10.0,
+    src_ref="all",
+    batch_size: int | None = None,
+    device=None,
+    return_predictions: bool = False,
+) -> dict:
     """Precision@k of word translation with the MUSE / VecMap protocol.
 
     Args:
@@ -340,9 +373,11 @@ def evaluate_translation(mapped_src, tgt, src_words: Sequence[str], tgt_words: S
     out = {f"p@{x}": float("nan") for x in ks}
     out.update({kk: g[kk] for kk in ("n_pairs", "n_queries", "n_oov_pairs", "n_oov_words", "coverage")})
     if g["n_queries"] == 0:
-        raise ValueError(f"test_pairs_df: none of the {g['n_oov_pairs']} test pairs has its source word in src_words "
-                         f"({len(src_words)} words) and its target word in tgt_words ({len(tgt_words)} words), so "
-                         "there is nothing to score; check the languages, the casing and the vocabulary sizes")
+        raise ValueError(
+            f"test_pairs_df: none of the {g['n_oov_pairs']} test pairs has its source word in src_words "
+            f"({len(src_words)} words) and its target word in tgt_words ({len(tgt_words)} words), so "
+            "there is nothing to score; check the languages, the casing and the vocabulary sizes"
+        )
     dev = infer_device(device, mapped_src, tgt)
     S = as_matrix(mapped_src, "mapped_src", dev)
     T = as_matrix(tgt, "tgt", dev)  # NaN / infinite rows named here, with the argument's name
@@ -353,8 +388,7 @@ def evaluate_translation(mapped_src, tgt, src_words: Sequence[str], tgt_words: S
         ref = S if src_ref == "all" else None
     else:
         ref = src_ref
-    top = translate(Q, T, method=method, k=k, topk=max(ks), batch_size=batch_size, beta=beta,
-                    src_ref=ref, device=dev)
+    top = translate(Q, T, method=method, k=k, topk=max(ks), batch_size=batch_size, beta=beta, src_ref=ref, device=dev)
     hits = hits_at(top, g["pair_query"], g["pair_tgt"])
     for x in ks:
         out[f"p@{x}"] = float(hits[:, :x].any(axis=1).mean())

@@ -38,6 +38,7 @@ Entry points:
 
 The classifier depth is ``NLIConfig.n_layers`` (default 2, as the paper's text; its Figure 2 caption says 3).
 """
+
 from __future__ import annotations
 
 import copy
@@ -65,6 +66,7 @@ LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 PAPER_DELTA: dict[str, float] = {"entailment": 100.0, "contradiction": 1.0, "neutral": -5.0}
 #: the three models of Figures 3-5 (names match ``lpa_utils.report.plotting.METHOD_COLORS``)
 MODELS: tuple[str, ...] = ("baseline", "MSE", "MSE+LPL")
+
 
 # --------------------------------------------------------------------------------------------------------------
 # configuration
@@ -146,8 +148,15 @@ class AlignNLI(nn.Module):
         proj_activation: "tanh" or "linear" after the projection's affine map.
     """
 
-    def __init__(self, dim: int, hidden: int = 256, n_layers: int = 2, dropout: float = 0.1,
-                 proj_activation: str = "tanh", n_classes: int = 3):
+    def __init__(
+        self,
+        dim: int,
+        hidden: int = 256,
+        n_layers: int = 2,
+        dropout: float = 0.1,
+        proj_activation: str = "tanh",
+        n_classes: int = 3,
+    ):
         super().__init__()
         self.dim = int(dim)
         self.proj = nn.Linear(dim, dim)
@@ -181,16 +190,27 @@ class AlignNLI(nn.Module):
 def build_model(dim: int, config: NLIConfig) -> AlignNLI:
     """The Figure 2 model for embeddings of dimension ``dim`` (uses the global torch RNG for initialisation;
     :func:`fit_nli` calls it inside a forked, seeded RNG)."""
-    return AlignNLI(dim, hidden=config.hidden, n_layers=config.n_layers, dropout=config.dropout,
-                    proj_activation=config.proj_activation)
+    return AlignNLI(
+        dim,
+        hidden=config.hidden,
+        n_layers=config.n_layers,
+        dropout=config.dropout,
+        proj_activation=config.proj_activation,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
 # eq. 8
 # --------------------------------------------------------------------------------------------------------------
-def per_sample_alignment(model: AlignNLI, p: torch.Tensor, h: torch.Tensor, fp: torch.Tensor | None = None,
-                         nbr_p: torch.Tensor | None = None, nbr_w: torch.Tensor | None = None,
-                         beta: float = 1.0) -> torch.Tensor:
+def per_sample_alignment(
+    model: AlignNLI,
+    p: torch.Tensor,
+    h: torch.Tensor,
+    fp: torch.Tensor | None = None,
+    nbr_p: torch.Tensor | None = None,
+    nbr_w: torch.Tensor | None = None,
+    beta: float = 1.0,
+) -> torch.Tensor:
     """Per-pair alignment term of eq. 8, ``L^i_mse + beta * L^i_lpl``, shape (n,).
 
     Args:
@@ -214,8 +234,9 @@ def per_sample_alignment(model: AlignNLI, p: torch.Tensor, h: torch.Tensor, fp: 
     return a
 
 
-def eq8_loss(logits: torch.Tensor, labels: torch.Tensor, align: torch.Tensor | None, config: NLIConfig
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def eq8_loss(
+    logits: torch.Tensor, labels: torch.Tensor, align: torch.Tensor | None, config: NLIConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Total loss of eq. 8 for a batch: ``CE + gamma * sum_i delta_{y_i} (L^i_mse + L^i_lpl)`` (floored).
 
     Args:
@@ -284,16 +305,21 @@ def _check_frame(name: str, df: pd.DataFrame) -> None:
     need = {"premise", "hypothesis", "label_id"}
     missing = need - set(df.columns)
     if missing:
-        raise ValueError(f"NLI split {name!r}: missing columns {sorted(missing)} (expected the frames of "
-                         "lpa_utils.data.load_snli: premise, hypothesis, label, label_id)")
+        raise ValueError(
+            f"NLI split {name!r}: missing columns {sorted(missing)} (expected the frames of "
+            "lpa_utils.data.load_snli: premise, hypothesis, label, label_id)"
+        )
     bad = ~df["label_id"].isin(range(len(LABELS)))
     if bool(bad.any()):
-        raise ValueError(f"NLI split {name!r}: {int(bad.sum())} rows with label_id outside 0..2 "
-                         f"(first at row {int(np.flatnonzero(bad.to_numpy())[0])}); drop unlabelled pairs first")
+        raise ValueError(
+            f"NLI split {name!r}: {int(bad.sum())} rows with label_id outside 0..2 "
+            f"(first at row {int(np.flatnonzero(bad.to_numpy())[0])}); drop unlabelled pairs first"
+        )
 
 
-def subsample_frames(frames: Mapping[str, pd.DataFrame], limits: Mapping[str, int | None], seed: int = 0,
-                     by_premise: bool = True) -> dict[str, pd.DataFrame]:
+def subsample_frames(
+    frames: Mapping[str, pd.DataFrame], limits: Mapping[str, int | None], seed: int = 0, by_premise: bool = True
+) -> dict[str, pd.DataFrame]:
     """A seeded random subset of ``limits[s]`` rows of each split (None: keep all), original row order kept.
 
     With ``by_premise`` whole premise groups are drawn (SNLI pairs each premise with about 3 hypotheses), so the
@@ -311,7 +337,7 @@ def subsample_frames(frames: Mapping[str, pd.DataFrame], limits: Mapping[str, in
             codes, uniq = pd.factorize(df["premise"].astype(str))
             rank = np.empty(len(uniq), dtype=np.int64)
             rank[rng.permutation(len(uniq))] = np.arange(len(uniq))
-            order = np.lexsort((np.arange(len(df)), rank[codes]))   # premise groups in random order
+            order = np.lexsort((np.arange(len(df)), rank[codes]))  # premise groups in random order
             rows = np.sort(order[: int(lim)])
         else:
             rows = np.sort(rng.choice(len(df), size=int(lim), replace=False))
@@ -341,9 +367,16 @@ def find_pair(frame: pd.DataFrame, premise: str, hypothesis: str, fallback_label
     return int(lab[0])
 
 
-def prepare_nli(frames: Mapping[str, pd.DataFrame], encoder: str = "minilm", *, k: int = 10,
-                lle_reg: float = 1e-3, knn_method: str = "brute", device=None, progress: bool = True
-                ) -> NLIData:
+def prepare_nli(
+    frames: Mapping[str, pd.DataFrame],
+    encoder: str = "minilm",
+    *,
+    k: int = 10,
+    lle_reg: float = 1e-3,
+    knn_method: str = "brute",
+    device=None,
+    progress: bool = True,
+) -> NLIData:
     """Encode every split once (``lpa_utils.data.encode_sentences``, cached per sentence) and build the LPL pool.
 
     Args:
@@ -359,8 +392,11 @@ def prepare_nli(frames: Mapping[str, pd.DataFrame], encoder: str = "minilm", *, 
     for s, df in frames.items():
         _check_frame(s, df)
     frames = {s: df.reset_index(drop=True) for s, df in frames.items()}
-    texts = pd.unique(pd.concat([pd.concat([df["premise"], df["hypothesis"]]) for df in frames.values()],
-                                ignore_index=True).astype(str).to_numpy())
+    texts = pd.unique(
+        pd.concat([pd.concat([df["premise"], df["hypothesis"]]) for df in frames.values()], ignore_index=True)
+        .astype(str)
+        .to_numpy()
+    )
     t0 = time.perf_counter()
     E = np.asarray(encode_sentences(list(texts), encoder=encoder, progress=progress), dtype=np.float32)
     secs = time.perf_counter() - t0
@@ -371,9 +407,8 @@ def prepare_nli(frames: Mapping[str, pd.DataFrame], encoder: str = "minilm", *, 
     for s, df in frames.items():
         prem[s] = E[pos.get_indexer(df["premise"].astype(str))]
         hyp[s] = E[pos.get_indexer(df["hypothesis"].astype(str))]
-        lab[s] = np.array(df["label_id"].to_numpy(dtype=np.int64))   # a writable copy
-    data = NLIData(frames=dict(frames), premise=prem, hypothesis=hyp, labels=lab, encoder=encoder,
-                   encode_seconds=secs)
+        lab[s] = np.array(df["label_id"].to_numpy(dtype=np.int64))  # a writable copy
+    data = NLIData(frames=dict(frames), premise=prem, hypothesis=hyp, labels=lab, encoder=encoder, encode_seconds=secs)
     build_lpl_pool(data, k=k, reg=lle_reg, method=knn_method, device=device)
     return data
 
@@ -403,8 +438,13 @@ def build_lpl_pool(data: NLIData, k: int = 10, reg: float = 1e-3, method: str = 
     dev = resolve_device(device) if device is not None else torch.device("cpu")
     _, idx = knn(U, k, metric="euclidean", method=method, device=dev)
     W = lle_weights(U, idx, reg=reg, device=dev)
-    pool = LPLPool(emb=U.astype(np.float32), idx=_np(idx).astype(np.int64), weights=_np(W).astype(np.float32),
-                   method=method, seconds=time.perf_counter() - t0)
+    pool = LPLPool(
+        emb=U.astype(np.float32),
+        idx=_np(idx).astype(np.int64),
+        weights=_np(W).astype(np.float32),
+        method=method,
+        seconds=time.perf_counter() - t0,
+    )
     data.pool = pool
     data.premise_row = codes.astype(np.int64)
     return pool
@@ -447,7 +487,7 @@ def predict(model: AlignNLI, p, h, *, device=None, batch_size: int = 8192, retur
     P, Hh = _t(p, dev), _t(h, dev)
     preds, feats = [], []
     for s in range(0, P.shape[0], batch_size):
-        z, _ = model.features(P[s:s + batch_size], Hh[s:s + batch_size])
+        z, _ = model.features(P[s : s + batch_size], Hh[s : s + batch_size])
         preds.append(model.out(z).argmax(1))
         if return_features:
             feats.append(z)
@@ -464,8 +504,22 @@ def accuracy(model: AlignNLI, p, h, y, *, device=None) -> float:
     return float((pred.cpu() == _t(_np(y), "cpu", torch.int64)).float().mean())
 
 
-def fit_nli(p, h, y, dev_p, dev_h, dev_y, *, method: str = "baseline", config: NLIConfig | None = None,
-            nbr_rows=None, pool_emb=None, pool_weights=None, seed: int = 0, device=None) -> FitResult:
+def fit_nli(
+    p,
+    h,
+    y,
+    dev_p,
+    dev_h,
+    dev_y,
+    *,
+    method: str = "baseline",
+    config: NLIConfig | None = None,
+    nbr_rows=None,
+    pool_emb=None,
+    pool_weights=None,
+    seed: int = 0,
+    device=None,
+) -> FitResult:
     """Train one Figure 2 model with eq. 8; early stopping on the dev split only.
 
     Args:
@@ -501,8 +555,10 @@ def fit_nli(p, h, y, dev_p, dev_h, dev_y, *, method: str = "baseline", config: N
         PE = _t(pool_emb, dev)
         NW = _t(pool_weights, dev)
         if NR.shape[0] != n or NW.shape != NR.shape or PE.shape[1] != d:
-            raise ValueError(f"fit_nli: neighbour shapes nbr_rows {tuple(NR.shape)}, weights {tuple(NW.shape)}, "
-                             f"pool {tuple(PE.shape)} do not fit {n} pairs of dimension {d}")
+            raise ValueError(
+                f"fit_nli: neighbour shapes nbr_rows {tuple(NR.shape)}, weights {tuple(NW.shape)}, "
+                f"pool {tuple(PE.shape)} do not fit {n} pairs of dimension {d}"
+            )
 
     bs = min(cfg.batch_size, n)
     steps_round = int(min(max(math.ceil(n / bs), cfg.min_round_steps), cfg.max_round_steps))
@@ -544,8 +600,9 @@ def fit_nli(p, h, y, dev_p, dev_h, dev_y, *, method: str = "baseline", config: N
                 al_sum += float(al.detach())
             steps += steps_round
             acc = accuracy(model, DP, DH, DY, device=dev)
-            history.append({"round": r, "steps": steps, "ce": ce_sum / steps_round,
-                            "align": al_sum / steps_round, "dev_acc": acc})
+            history.append(
+                {"round": r, "steps": steps, "ce": ce_sum / steps_round, "align": al_sum / steps_round, "dev_acc": acc}
+            )
             if acc > best_acc:
                 best_acc, best_round, bad = acc, r, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -555,12 +612,19 @@ def fit_nli(p, h, y, dev_p, dev_h, dev_y, *, method: str = "baseline", config: N
                     break
         model.load_state_dict(best_state)
         model.eval()
-    return FitResult(model=model, method=method, config=cfg, dev_acc=best_acc, best_round=best_round,
-                     rounds=r + 1, steps=steps, seconds=time.perf_counter() - t0, history=history)
+    return FitResult(
+        model=model,
+        method=method,
+        config=cfg,
+        dev_acc=best_acc,
+        best_round=best_round,
+        rounds=r + 1,
+        steps=steps,
+        seconds=time.perf_counter() - t0,
+        history=history,
+    )
 
 
 def penultimate(model: AlignNLI, p, h, *, device=None) -> torch.Tensor:
     """Penultimate-layer representations (n, H) of pairs (p, h) (n, d), eval mode."""
     return predict(model, p, h, device=device, return_features=True)[1]
-
-

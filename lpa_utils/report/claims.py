@@ -6,6 +6,7 @@ table named ``claims`` (columns ``artefact``: a key of :data:`lpa_utils.report.p
 run from its own numbers. This module only lays them out: first an overview of the papers' artefacts (which
 chapter reproduces each one, on which data, with the chapter's verdicts), then each chapter's claims table.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,8 +25,10 @@ def artefact_key(value: str, chapter: str) -> str:
     for a in ARTEFACTS.values():
         if a.chapter == chapter and a.label == value:
             return a.key
-    raise ValueError(f"{chapter}: claims row names artefact {value!r}, which is no key of "
-                     f"lpa_utils.report.papers.ARTEFACTS ({sorted(ARTEFACTS)})")
+    raise ValueError(
+        f"{chapter}: claims row names artefact {value!r}, which is no key of "
+        f"lpa_utils.report.papers.ARTEFACTS ({sorted(ARTEFACTS)})"
+    )
 
 
 def _claims_table(doc: dict[str, Any], chapter: str) -> pd.DataFrame:
@@ -71,13 +74,27 @@ def claims_markdown(docs: dict[str, dict[str, Any]]) -> str:
                 table = table[table["artefact"] == art.key]
             status, data = _verdict_summary(table), _data_used(doc)
             if art.key == "lpl.fig4_5" and not doc.get("params", {}).get("mnli"):
-                status = ("not runnable here: MultiNLI ships in no registry package; rerun chapter 04 with "
-                          "`-p mnli_path <folder>` where it can be downloaded")
-        overview.append({"artefact": _label(art), "the paper reports": art.reports,
-                         "verdicts here": status, "chapter": chapter.split("_")[0], "our data": data})
-    out = ["## Overview", "",
-           "Each row names the chapter that measures the artefact; the verdict counts summarise that chapter's "
-           "claims table below (computed in this build).", "", md_table(pd.DataFrame(overview))]
+                status = (
+                    "not runnable here: MultiNLI ships in no registry package; rerun chapter 04 with "
+                    "`-p mnli_path <folder>` where it can be downloaded"
+                )
+        overview.append(
+            {
+                "artefact": _label(art),
+                "the paper reports": art.reports,
+                "verdicts here": status,
+                "chapter": chapter.split("_")[0],
+                "our data": data,
+            }
+        )
+    out = [
+        "## Overview",
+        "",
+        "Each row names the chapter that measures the artefact; the verdict counts summarise that chapter's "
+        "claims table below (computed in this build).",
+        "",
+        md_table(pd.DataFrame(overview)),
+    ]
     for chapter in dict.fromkeys(a.chapter for a in ARTEFACTS.values()):
         out += ["", f"## {chapter}", ""]
         doc = docs.get(chapter)
@@ -87,8 +104,10 @@ def claims_markdown(docs: dict[str, dict[str, Any]]) -> str:
         table = _claims_table(doc, chapter)
         if not table.empty:
             table = table.assign(artefact=[_label(ARTEFACTS[k]) for k in table["artefact"]])
-        out.append(f"Profile `{doc.get('profile')}`, finished {doc.get('finished')} (UTC), "
-                   f"wall time {doc.get('wall_time_s', 0):.0f} s.")
+        out.append(
+            f"Profile `{doc.get('profile')}`, finished {doc.get('finished')} (UTC), "
+            f"wall time {doc.get('wall_time_s', 0):.0f} s."
+        )
         out.append("")
         out.append(md_table(table) if not table.empty else "*The chapter wrote no claims table.*")
     return "\n".join(out) + "\n"

@@ -12,6 +12,7 @@ cross-lingual distributed representations without parallel text trained with adv
 - :data:`AAE_TEN_BEST`: Barone's EN->IT 10-best lists (section 3).
 - :data:`DATA_SIZES`: the sizes of the papers' own data, for the expected-time extrapolation.
 """
+
 from __future__ import annotations
 
 import re
@@ -36,36 +37,113 @@ class Artefact:
     chapter: str
 
 
-ARTEFACTS: dict[str, Artefact] = {a.key: a for a in [
-    Artefact("lpl.fig1", LPL, "Fig. 1", "with few pairs, MSE scatters a point's neighbours; MSE + LPL keeps the "
-             "neighbourhood", "01_manifolds"),
-    Artefact("lpl.eq6", LPL, "eqs. 1, 2, 6", "LLE reconstruction weights (rows sum to one), learned in phase 1",
-             "02_lle_weights"),
-    Artefact("lpl.table1a", LPL, "Table 1a", "LPA + MSE (CSLS) P@1 43.33 / 46.07 / 33.50 / 35.13 on EN-IT / DE / FI "
-             "/ ES, above MSE by SGD (39.67 / 45.47 / 29.42 / 35.3) and close to Artetxe 2018", "03_word_alignment"),
-    Artefact("lpl.table1b", LPL, "Table 1b", "the transformation steps S0-S5 of Artetxe 2018 that the baselines "
-             "compose", "03_word_alignment"),
-    Artefact("lpl.table2", LPL, "Table 2", "neighbours of 'windows' in the aligned space mix English and Italian "
-             "words", "03_word_alignment"),
-    Artefact("lpl.fewer_pairs", LPL, "'fewer pairs'", "LPL reduces the size of the supervised set needed for equal "
-             "performance", "03_word_alignment"),
-    Artefact("lpl.fig3a", LPL, "Fig. 3a", "alignment (MSE, MSE + LPL) raises SNLI accuracy over the baseline, by up "
-             "to 8.9 points (19.3% relative) with 1,000 samples; gains shrink as data grows", "04_nli_regularisation"),
-    Artefact("lpl.fig3b", LPL, "Fig. 3b", "MSE + LPL gives the lowest standard deviation over 3 runs",
-             "04_nli_regularisation"),
-    Artefact("lpl.table3", LPL, "Table 3", "with alignment, a pair's nearest training pairs share its label "
-             "(entailment)", "04_nli_regularisation"),
-    Artefact("lpl.fig4_5", LPL, "Figs. 4, 5", "the same gains on MultiNLI matched and mismatched",
-             "04_nli_regularisation"),
-    Artefact("aae.gan", AAE, "section 2", "a plain GAN collapses to (near-)constant outputs",
-             "05_adversarial_autoencoder"),
-    Artefact("aae.en_it", AAE, "section 3, EN-IT", "the AAE's 10-best Italian words of 'computer', 'rain', 'comics', "
-             "'anime', 'France' hold translations or related words (places fail)", "05_adversarial_autoencoder"),
-    Artefact("aae.en_de", AAE, "section 3, EN-DE", "d = 40, T = 4: similar partial semantic similarity",
-             "05_adversarial_autoencoder"),
-    Artefact("aae.beyond_en_fr", AAE, "beyond the paper (EN-FR)", "(not in the paper) the AAE on GloVe EN -> "
-             "fastText FR, vectors trained on different corpora by different tools", "05_adversarial_autoencoder"),
-]}
+ARTEFACTS: dict[str, Artefact] = {
+    a.key: a
+    for a in [
+        Artefact(
+            "lpl.fig1",
+            LPL,
+            "Fig. 1",
+            "with few pairs, MSE scatters a point's neighbours; MSE + LPL keeps the neighbourhood",
+            "01_manifolds",
+        ),
+        Artefact(
+            "lpl.eq6",
+            LPL,
+            "eqs. 1, 2, 6",
+            "LLE reconstruction weights (rows sum to one), learned in phase 1",
+            "02_lle_weights",
+        ),
+        Artefact(
+            "lpl.table1a",
+            LPL,
+            "Table 1a",
+            "LPA + MSE (CSLS) P@1 43.33 / 46.07 / 33.50 / 35.13 on EN-IT / DE / FI "
+            "/ ES, above MSE by SGD (39.67 / 45.47 / 29.42 / 35.3) and close to Artetxe 2018",
+            "03_word_alignment",
+        ),
+        Artefact(
+            "lpl.table1b",
+            LPL,
+            "Table 1b",
+            "the transformation steps S0-S5 of Artetxe 2018 that the baselines compose",
+            "03_word_alignment",
+        ),
+        Artefact(
+            "lpl.table2",
+            LPL,
+            "Table 2",
+            "neighbours of 'windows' in the aligned space mix English and Italian words",
+            "03_word_alignment",
+        ),
+        Artefact(
+            "lpl.fewer_pairs",
+            LPL,
+            "'fewer pairs'",
+            "LPL reduces the size of the supervised set needed for equal performance",
+            "03_word_alignment",
+        ),
+        Artefact(
+            "lpl.fig3a",
+            LPL,
+            "Fig. 3a",
+            "alignment (MSE, MSE + LPL) raises SNLI accuracy over the baseline, by up "
+            "to 8.9 points (19.3% relative) with 1,000 samples; gains shrink as data grows",
+            "04_nli_regularisation",
+        ),
+        Artefact(
+            "lpl.fig3b",
+            LPL,
+            "Fig. 3b",
+            "MSE + LPL gives the lowest standard deviation over 3 runs",
+            "04_nli_regularisation",
+        ),
+        Artefact(
+            "lpl.table3",
+            LPL,
+            "Table 3",
+            "with alignment, a pair's nearest training pairs share its label (entailment)",
+            "04_nli_regularisation",
+        ),
+        Artefact(
+            "lpl.fig4_5",
+            LPL,
+            "Figs. 4, 5",
+            "the same gains on MultiNLI matched and mismatched",
+            "04_nli_regularisation",
+        ),
+        Artefact(
+            "aae.gan",
+            AAE,
+            "section 2",
+            "a plain GAN collapses to (near-)constant outputs",
+            "05_adversarial_autoencoder",
+        ),
+        Artefact(
+            "aae.en_it",
+            AAE,
+            "section 3, EN-IT",
+            "the AAE's 10-best Italian words of 'computer', 'rain', 'comics', "
+            "'anime', 'France' hold translations or related words (places fail)",
+            "05_adversarial_autoencoder",
+        ),
+        Artefact(
+            "aae.en_de",
+            AAE,
+            "section 3, EN-DE",
+            "d = 40, T = 4: similar partial semantic similarity",
+            "05_adversarial_autoencoder",
+        ),
+        Artefact(
+            "aae.beyond_en_fr",
+            AAE,
+            "beyond the paper (EN-FR)",
+            "(not in the paper) the AAE on GloVe EN -> "
+            "fastText FR, vectors trained on different corpora by different tools",
+            "05_adversarial_autoencoder",
+        ),
+    ]
+}
 
 #: LPL Table 1a: P@1 (%) per method and pair, on the paper's own data.
 TABLE1A: dict[str, dict[str, float]] = {
@@ -80,8 +158,12 @@ TABLE1A: dict[str, dict[str, float]] = {
 TABLE1A_SOURCE = "LPL paper Table 1a, on its own data (Dinu EN-IT / VecMap EN-DE, EN-FI, EN-ES)"
 
 #: LPL abstract and section 1: "up to 8.9% (19.3% relative) improvement ... with just 1000 samples" (Fig. 3a).
-NLI_GAIN = {"gain_pct_points": 8.9, "gain_relative_pct": 19.3, "at_size": 1000,
-            "ref": "abstract and section 1: 'up to 8.9% (19.3% relative) improvement ... with just 1000 samples'"}
+NLI_GAIN = {
+    "gain_pct_points": 8.9,
+    "gain_relative_pct": 19.3,
+    "at_size": 1000,
+    "ref": "abstract and section 1: 'up to 8.9% (19.3% relative) improvement ... with just 1000 samples'",
+}
 
 #: Barone (2016) section 3: the AAE's EN->IT 10-best lists (Wikipedia word2vec), as printed.
 AAE_TEN_BEST: dict[str, str] = {
@@ -117,8 +199,18 @@ def table1a(pair: str, method: str) -> float | None:
 
 def artefacts_frame() -> pd.DataFrame:
     """All artefacts as a DataFrame (key, paper, artefact, the paper reports, chapter), in the papers' order."""
-    return pd.DataFrame([{"key": a.key, "paper": "LPL" if a.paper == LPL else "AAE", "artefact": a.label,
-                          "the paper reports": a.reports, "chapter": a.chapter} for a in ARTEFACTS.values()])
+    return pd.DataFrame(
+        [
+            {
+                "key": a.key,
+                "paper": "LPL" if a.paper == LPL else "AAE",
+                "artefact": a.label,
+                "the paper reports": a.reports,
+                "chapter": a.chapter,
+            }
+            for a in ARTEFACTS.values()
+        ]
+    )
 
 
 #: LPL Table 3 (section 4.3): the SNLI test pair (premise, hypothesis; gold label entailment) whose 2 nearest
@@ -143,4 +235,3 @@ def table1a_applies(pair: str, given: Iterable[str] = ()) -> bool:
     """
     in_table = any(pair in row for row in TABLE1A.values())
     return in_table and all(TABLE1A_DATA.fullmatch(str(g)) for g in given)
-

@@ -3,6 +3,7 @@
 Call :func:`set_style` once at the top of a notebook. Colours are fixed per method so that "MSE" is the same
 colour in every chapter. All helpers return the matplotlib ``Axes`` (or ``Figure``) and never call ``show``.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -28,13 +29,15 @@ METHOD_COLORS = {
 def set_style() -> None:
     """The book's single style: seaborn whitegrid, notebook context, colourblind palette, 110 dpi figures."""
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
-    plt.rcParams.update({
-        "figure.dpi": 110,
-        "savefig.dpi": 110,
-        "figure.figsize": (6.4, 4.0),
-        "axes.titleweight": "bold",
-        "legend.frameon": False,
-    })
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 110,
+            "figure.figsize": (6.4, 4.0),
+            "axes.titleweight": "bold",
+            "legend.frameon": False,
+        }
+    )
 
 
 def color_for(method: str):
@@ -79,8 +82,19 @@ def curves_with_band(
     return ax
 
 
-def std_curves(df: pd.DataFrame, x: str, y: str, hue: str, *, ax=None, logx: bool = False, title=None,
-               xlabel=None, ylabel=None, order: Sequence[str] | None = None):
+def std_curves(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str,
+    *,
+    ax=None,
+    logx: bool = False,
+    title=None,
+    xlabel=None,
+    ylabel=None,
+    order: Sequence[str] | None = None,
+):
     """Standard deviation of ``y`` over runs against ``x`` per ``hue`` (as the LPL paper's Fig. 3b)."""
     ax = ax or plt.gca()
     hues = list(order) if order is not None else list(dict.fromkeys(df[hue]))
@@ -97,20 +111,49 @@ def std_curves(df: pd.DataFrame, x: str, y: str, hue: str, *, ax=None, logx: boo
     return ax
 
 
-def heatmap(matrix, row_labels: Sequence[str], col_labels: Sequence[str], *, ax=None, title=None,
-            fmt: str = ".2f", cmap: str = "vlag", center: float | None = 0.0, cbar_label: str | None = None):
+def heatmap(
+    matrix,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    *,
+    ax=None,
+    title=None,
+    fmt: str = ".2f",
+    cmap: str = "vlag",
+    center: float | None = 0.0,
+    cbar_label: str | None = None,
+):
     """Annotated heatmap of a small matrix (e.g. LLE weights of a word's neighbours)."""
     ax = ax or plt.gca()
-    sns.heatmap(np.asarray(matrix), annot=True, fmt=fmt, cmap=cmap, center=center, ax=ax,
-                xticklabels=list(col_labels), yticklabels=list(row_labels),
-                cbar_kws={"label": cbar_label} if cbar_label else None)
+    sns.heatmap(
+        np.asarray(matrix),
+        annot=True,
+        fmt=fmt,
+        cmap=cmap,
+        center=center,
+        ax=ax,
+        xticklabels=list(col_labels),
+        yticklabels=list(row_labels),
+        cbar_kws={"label": cbar_label} if cbar_label else None,
+    )
     if title:
         ax.set_title(title)
     return ax
 
 
-def scatter_2d(points, *, labels=None, ax=None, title=None, c=None, cmap="viridis", s: float = 8.0,
-               annotate: Sequence[str] | None = None, xlabel: str = "component 1", ylabel: str = "component 2"):
+def scatter_2d(
+    points,
+    *,
+    labels=None,
+    ax=None,
+    title=None,
+    c=None,
+    cmap="viridis",
+    s: float = 8.0,
+    annotate: Sequence[str] | None = None,
+    xlabel: str = "component 1",
+    ylabel: str = "component 2",
+):
     """2-D scatter (an embedding or a projection); ``annotate`` writes a text label next to each point."""
     ax = ax or plt.gca()
     pts = np.asarray(points)
@@ -125,8 +168,17 @@ def scatter_2d(points, *, labels=None, ax=None, title=None, c=None, cmap="viridi
     return ax
 
 
-def ours_vs_paper(df: pd.DataFrame, *, category: str, ours: str, paper: str, ours_std: str | None = None,
-                  ax=None, title=None, ylabel: str | None = None):
+def ours_vs_paper(
+    df: pd.DataFrame,
+    *,
+    category: str,
+    ours: str,
+    paper: str,
+    ours_std: str | None = None,
+    ax=None,
+    title=None,
+    ylabel: str | None = None,
+):
     """Grouped bars: our figure (with std error bars) beside the paper's figure, per ``category``."""
     ax = ax or plt.gca()
     cats = list(df[category])

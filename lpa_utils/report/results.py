@@ -15,6 +15,7 @@ File layout (JSON)::
 The full profile writes ``<stem>.json``; the smoke profile writes ``<stem>.smoke.json`` so that CI never
 overwrites what the book shows.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -107,8 +108,13 @@ class Results:
     >>> res.save()                                                       # doctest: +SKIP
     """
 
-    def __init__(self, chapter: str, profile: str | None = None, params: dict[str, Any] | None = None,
-                 directory: str | Path | None = None):
+    def __init__(
+        self,
+        chapter: str,
+        profile: str | None = None,
+        params: dict[str, Any] | None = None,
+        directory: str | Path | None = None,
+    ):
         self.chapter = chapter
         self.directory = directory
         self.profile = resolve_profile(profile)

@@ -1,4 +1,5 @@
 """Tables for the book's pages: pandas frames to Markdown."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -36,6 +36,7 @@ claim; for ``p != 0`` it must be smaller than ``|p|``), endpoints included in th
   (equivalence; with ``m == 0`` only ``[0, 0]``), not reproduced when it excludes 0, else inconclusive.
 - ``p is None`` (the paper gives no figure): "no paper figure", no claim against the paper.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ INCONCLUSIVE = "inconclusive"
 NO_PAPER = "no paper figure"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NO_PAPER)
 
-_BLOCK = 1 << 22       # item-index draws per block of the item bootstrap (32 MiB of int64)
-_FEW_VALUES = 16       # a run with n items and <= n / _FEW_VALUES distinct values is resampled by counts
+_BLOCK = 1 << 22  # item-index draws per block of the item bootstrap (32 MiB of int64)
+_FEW_VALUES = 16  # a run with n items and <= n / _FEW_VALUES distinct values is resampled by counts
+
 
 class PairedEffect(NamedTuple):
     """``per_run`` (R,): each run's mean difference; ``effect``: their mean (the pooled effect)."""
@@ -129,11 +131,14 @@ class Verdict:
             over += f" (t-interval [{f(self.t_low)}, {f(self.t_high)}])"
         paper = "not in the paper" if self.paper is None else f"paper {f(self.paper)}"
         unit = f" {self.unit}" if self.unit else ""
-        return (f"{f(self.effect)}{unit} [{f(self.low)}, {f(self.high)}] over {over}; {paper}; "
-                f"margin {self.margin:.{digits}f}: {self.verdict}")
+        return (
+            f"{f(self.effect)}{unit} [{f(self.low)}, {f(self.high)}] over {over}; {paper}; "
+            f"margin {self.margin:.{digits}f}: {self.verdict}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- checks
+
 
 def _numeric(x, name: str) -> np.ndarray:
     try:
@@ -150,8 +155,10 @@ def _check_finite(a: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} is empty")
     bad = np.flatnonzero(~np.isfinite(a))
     if bad.size:
-        raise ValueError(f"{name} has {bad.size} NaN or infinite value(s) (first at position {bad[0]}); "
-                         "drop those items from both arrays")
+        raise ValueError(
+            f"{name} has {bad.size} NaN or infinite value(s) (first at position {bad[0]}); "
+            "drop those items from both arrays"
+        )
 
 
 def _as_runs(x, name: str):
@@ -164,8 +171,10 @@ def _as_runs(x, name: str):
             _check_finite(a, name)
             return a
         if a.ndim != 2:
-            raise ValueError(f"{name}: expected (R, n) items per run, a list of R 1-D arrays or (R,) values per "
-                             f"run, got shape {a.shape}")
+            raise ValueError(
+                f"{name}: expected (R, n) items per run, a list of R 1-D arrays or (R,) values per "
+                f"run, got shape {a.shape}"
+            )
         if a.shape[0] == 0:
             raise ValueError(f"{name} is empty (shape {a.shape})")
         runs = list(a)
@@ -217,8 +226,9 @@ def _paired(ours, base, higher_is_better: bool, scale: float):
         raise ValueError(f"base must have as many runs as ours (paired): {len(o)} runs in ours, {len(b)} in base")
     for r, (x, y) in enumerate(zip(o, b)):
         if x.shape != y.shape:
-            raise ValueError(f"base[{r}] must pair with ours[{r}] item by item: {x.size} items in ours, "
-                             f"{y.size} in base")
+            raise ValueError(
+                f"base[{r}] must pair with ours[{r}] item by item: {x.size} items in ours, {y.size} in base"
+            )
     binary = all(np.isin(x, (0, 1)).all() and np.isin(y, (0, 1)).all() for x, y in zip(o, b))
     return [sign * (x - y) for x, y in zip(o, b)], binary
 
@@ -228,6 +238,7 @@ def _run_means(diffs) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- statistics
+
 
 def paired_differences(ours, base, *, higher_is_better: bool = True, scale: float = 100.0):
     """``scale * (ours - base)`` per run and item (negated when ``higher_is_better`` is False).
@@ -253,13 +264,13 @@ def _item_means(d: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarr
     """``count`` bootstrap means of the items ``d`` (n,), each of n draws with replacement -> (count,)."""
     n = d.size
     values, counts = np.unique(d, return_counts=True)
-    if _FEW_VALUES * values.size <= n:   # e.g. 0/1 hits (differences in {-1, 0, 1}): multinomial counts
+    if _FEW_VALUES * values.size <= n:  # e.g. 0/1 hits (differences in {-1, 0, 1}): multinomial counts
         return rng.multinomial(n, counts / n, size=count) @ values / n
     out = np.empty(count)
     step = max(1, _BLOCK // n)
-    for start in range(0, count, step):   # one block per run unless count * n > _BLOCK
+    for start in range(0, count, step):  # one block per run unless count * n > _BLOCK
         m = min(step, count - start)
-        out[start:start + m] = d[rng.integers(0, n, size=(m, n))].mean(axis=1)
+        out[start : start + m] = d[rng.integers(0, n, size=(m, n))].mean(axis=1)
     return out
 
 
@@ -320,6 +331,7 @@ def t_interval(values, *, level: float = 0.95) -> tuple[float, float]:
 
 # ------------------------------------------------------------------------------------------------- verdict
 
+
 def verdict(interval, paper_effect: float | None, margin: float) -> str:
     """The three-way verdict of the module's rule: "reproduced", "not reproduced" or "inconclusive" for the
     interval ``(low, high)`` of the effect, the paper's effect and the margin (both in the effect's units and
@@ -340,17 +352,30 @@ def verdict(interval, paper_effect: float | None, margin: float) -> str:
     if p == 0:
         return REPRODUCED if inside else INCONCLUSIVE if has_zero else NOT_REPRODUCED
     if m >= abs(p):
-        raise ValueError(f"margin ({m}) must be smaller than |paper_effect| ({abs(p)}): the paper's own effect "
-                         "would count as no effect")
+        raise ValueError(
+            f"margin ({m}) must be smaller than |paper_effect| ({abs(p)}): the paper's own effect "
+            "would count as no effect"
+        )
     if has_zero and low <= p <= high:
         return INCONCLUSIVE
     paper_side = low > 0 if p > 0 else high < 0
     return REPRODUCED if paper_side and not inside else NOT_REPRODUCED
 
 
-def assess(ours, base, *, paper_effect: float | None, margin: float, higher_is_better: bool = True,
-           scale: float = 100.0, n_boot: int = 2000, seed: int = 0, level: float = 0.95, unit: str | None = None,
-           item_label: str = "items") -> Verdict:
+def assess(
+    ours,
+    base,
+    *,
+    paper_effect: float | None,
+    margin: float,
+    higher_is_better: bool = True,
+    scale: float = 100.0,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    unit: str | None = None,
+    item_label: str = "items",
+) -> Verdict:
     """The verdict record of one claim, "ours beats base", against the paper's effect.
 
     ``ours``, ``base``: paired results, ``(R, n)`` or a list of R 1-D arrays (items per run; 0/1 hits or
@@ -384,11 +409,24 @@ def assess(ours, base, *, paper_effect: float | None, margin: float, higher_is_b
                 rule = f"bootstrap over test items (one run), {_pct(level)}; {test}"
                 p_value = sign_test(diffs[0]).p_value
     decided = verdict((low, high), paper_effect, margin)
-    return Verdict(effect=effect, low=low, high=high, level=level, runs=runs, items=items,
-                   items_per_run=items_per_run, paper=None if paper_effect is None else float(paper_effect),
-                   margin=margin, verdict=decided, rule=rule, p_value=p_value,
-                   t_low=t_low, t_high=t_high, unit=("pp" if scale == 100 else "") if unit is None else unit,
-                   item_label=item_label)
+    return Verdict(
+        effect=effect,
+        low=low,
+        high=high,
+        level=level,
+        runs=runs,
+        items=items,
+        items_per_run=items_per_run,
+        paper=None if paper_effect is None else float(paper_effect),
+        margin=margin,
+        verdict=decided,
+        rule=rule,
+        p_value=p_value,
+        t_low=t_low,
+        t_high=t_high,
+        unit=("pp" if scale == 100 else "") if unit is None else unit,
+        item_label=item_label,
+    )
 
 
 def worked_example() -> tuple[pd.DataFrame, Verdict]:
@@ -401,13 +439,15 @@ def worked_example() -> tuple[pd.DataFrame, Verdict]:
     ours = [np.repeat([1, 1, 0, 0], c) for c in counts]
     base = [np.repeat([1, 0, 1, 0], c) for c in counts]
     v = assess(ours, base, paper_effect=10.0, margin=2.0, item_label="words")
-    table = pd.DataFrame({
-        "run": [1, 2, 3],
-        "words": [sum(c) for c in counts],
-        "ours P@1 (%)": [100 * o.mean() for o in ours],
-        "baseline P@1 (%)": [100 * b.mean() for b in base],
-        "only ours right": [c[1] for c in counts],
-        "only baseline right": [c[2] for c in counts],
-        "effect (pp)": paired_effect(ours, base).per_run,
-    })
+    table = pd.DataFrame(
+        {
+            "run": [1, 2, 3],
+            "words": [sum(c) for c in counts],
+            "ours P@1 (%)": [100 * o.mean() for o in ours],
+            "baseline P@1 (%)": [100 * b.mean() for b in base],
+            "only ours right": [c[1] for c in counts],
+            "only baseline right": [c[2] for c in counts],
+            "effect (pp)": paired_effect(ours, base).per_run,
+        }
+    )
     return table, v
