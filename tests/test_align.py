@@ -290,3 +290,29 @@ def test_planted_rotation_recovered_by_every_aligner(name, dims):
         )
         assert ev["n_queries"] == 500 and ev["coverage"] == 1.0
         assert ev["p@1"] >= 0.99, (name, dims, method, ev["p@1"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(k=-1), "k must be an integer >= 0"),
+        (dict(epochs=0), "epochs >= 1"),
+        (dict(batch_size=-5), "batch_size must be an integer >= 1 or None"),
+        (dict(patience=0), "patience must be an integer >= 1 or None"),
+        (dict(n_ref=5, k=10), "n_ref must be an integer >= 11"),
+        (dict(beta=-1.0), "beta must be a finite number >= 0"),
+        (dict(ortho=float("nan")), "ortho must be a finite number >= 0"),
+        (dict(knn_method="ball"), "knn_method must be"),
+    ],
+)
+def test_sgd_aligner_sizes_are_validated_naming_the_argument(kwargs, message):
+    """Issue 16: sizes and counts are checked where they enter, with the argument named."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        SGDAligner(**kwargs)
+
+
+def test_algebraic_aligners_reject_negative_penalties():
+    with pytest.raises(ValueError, match="ridge must be a finite number >= 0"):
+        LeastSquares(ridge=-1)
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0"):
+        ShigetoRidge(alpha=float("inf"))

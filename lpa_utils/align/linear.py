@@ -35,6 +35,7 @@ ReWeight(tgt=1), DeWhiten("src", "tgt"), DimReduce(n)])``; see :func:`artetxe201
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -110,6 +111,8 @@ class LeastSquares(_LinearSource):
     """
 
     def __init__(self, ridge: float = 0.0, device=None):
+        if not (math.isfinite(float(ridge)) and float(ridge) >= 0):
+            raise ValueError(f"LeastSquares: ridge must be a finite number >= 0, got {ridge!r}")
         self.ridge = float(ridge)
         self.device = device
 
@@ -170,8 +173,8 @@ class ShigetoRidge(Aligner):
     """
 
     def __init__(self, alpha: float = 1.0, device=None):
-        if alpha < 0:
-            raise ValueError(f"ShigetoRidge: alpha must be >= 0, got {alpha}")
+        if not (math.isfinite(float(alpha)) and float(alpha) >= 0):
+            raise ValueError(f"ShigetoRidge: alpha must be a finite number >= 0, got {alpha!r}")
         self.alpha = float(alpha)
         self.device = device
 

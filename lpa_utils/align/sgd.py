@@ -8,7 +8,7 @@ import math
 import torch
 
 from lpa_utils.align.linear import _LinearSource
-from lpa_utils.checks import as_pairs
+from lpa_utils.checks import as_pairs, whole_number
 from lpa_utils.maths.lle import learn_lle_weights, lle_weights
 from lpa_utils.maths.losses import lpa_loss, mse_loss
 from lpa_utils.maths.neighbors import knn
@@ -116,6 +116,19 @@ class SGDAligner(_LinearSource):
             raise ValueError(f"SGDAligner: LPA needs k >= 1 neighbours, got {k}")
         if epochs < 1 or lr <= 0:
             raise ValueError(f"SGDAligner: need epochs >= 1 and lr > 0, got epochs={epochs}, lr={lr}")
+        k = whole_number(k, "SGDAligner: k", minimum=0)
+        epochs = whole_number(epochs, "SGDAligner: epochs", minimum=1)
+        batch_size = whole_number(batch_size, "SGDAligner: batch_size", minimum=1, allow_none=True)
+        patience = whole_number(patience, "SGDAligner: patience", minimum=1, allow_none=True)
+        n_ref = whole_number(n_ref, "SGDAligner: n_ref", minimum=k + 1, allow_none=True)
+        for name, value in (("beta", beta), ("ortho", ortho), ("lle_reg", lle_reg)):
+            if not (math.isfinite(float(value)) and float(value) >= 0):
+                raise ValueError(f"SGDAligner: {name} must be a finite number >= 0, got {value!r}")
+        if knn_method not in ("brute", "kdtree") or lle not in ("closed", "learned"):
+            raise ValueError(
+                f"SGDAligner: knn_method must be 'brute' or 'kdtree' and lle 'closed' or 'learned', "
+                f"got {knn_method!r}, {lle!r}"
+            )
         self.loss, self.k, self.beta, self.ortho = loss, int(k), float(beta), float(ortho)
         self.epochs, self.lr, self.batch_size, self.patience = int(epochs), float(lr), batch_size, patience
         self.n_ref, self.knn_method, self.lle, self.lle_reg = n_ref, knn_method, lle, float(lle_reg)
