@@ -282,3 +282,13 @@ def test_effect_verdict_by_hand():
     assert effect_verdict(-0.16, 0.14, 0, 3) == "no"
     assert effect_verdict(0.05, 0.01, 3, 3, min_gain=0.1) == "partly"  # real but smaller than required
     assert effect_verdict(0.3, float("nan"), 1, 1) == "yes"  # one run: no spread to stand out of
+
+
+def test_redirect_page_names_the_icon(tmp_path):
+    """The redirect stub index.html gets the book's icon once, so no browser asks for a missing /favicon.ico."""
+    page = tmp_path / "index.html"
+    page.write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />\n')
+    book.name_the_icon(page)
+    book.name_the_icon(page)
+    text = page.read_text()
+    assert text.count('rel="icon"') == 1 and "_static/favicon.svg" in text and "url=book/intro.html" in text

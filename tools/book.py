@@ -201,8 +201,23 @@ def render(src: Path, output_root: Path, profile: str = "full") -> Path:
         sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-6000:])
         raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}); see the messages above")
     html = output_root / "_build" / "html"
+    name_the_icon(html / "index.html")
     check_no_cdn(html)
     return html
+
+
+def name_the_icon(redirect: Path) -> None:
+    """Give Jupyter Book's redirect page (``index.html``: one ``<meta http-equiv="Refresh">``) the book's icon.
+
+    Without a ``<link rel="icon">`` a browser asks for ``/favicon.ico``, which the book does not have; when the
+    redirect is slow (a busy machine) that 404 reaches the console of the page before it moves on."""
+    if not redirect.exists():
+        return
+    text = redirect.read_text(encoding="utf-8")
+    if 'http-equiv="Refresh"' in text and 'rel="icon"' not in text:
+        redirect.write_text(
+            '<link rel="icon" href="_static/favicon.svg" type="image/svg+xml" />\n' + text, encoding="utf-8"
+        )
 
 
 def external_resources(page_html: str) -> list[str]:
