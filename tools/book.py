@@ -207,17 +207,16 @@ def render(src: Path, output_root: Path, profile: str = "full") -> Path:
 
 
 def name_the_icon(redirect: Path) -> None:
-    """Give Jupyter Book's redirect page (``index.html``: one ``<meta http-equiv="Refresh">``) the book's icon.
+    """Give Jupyter Book's redirect page (``index.html``: one ``<meta http-equiv="Refresh">``) an icon of its own.
 
-    Without a ``<link rel="icon">`` a browser asks for ``/favicon.ico``, which the book does not have; when the
-    redirect is slow (a busy machine) that 404 reaches the console of the page before it moves on."""
+    Without a ``<link rel="icon">`` a browser asks for ``/favicon.ico``, which the book does not have, and any icon
+    it fetches races the redirect (a 404 or an aborted request on a busy machine). An empty ``data:`` icon makes
+    no request at all; the pages the redirect leads to carry the book's real icon."""
     if not redirect.exists():
         return
     text = redirect.read_text(encoding="utf-8")
     if 'http-equiv="Refresh"' in text and 'rel="icon"' not in text:
-        redirect.write_text(
-            '<link rel="icon" href="_static/favicon.svg" type="image/svg+xml" />\n' + text, encoding="utf-8"
-        )
+        redirect.write_text('<link rel="icon" href="data:," />\n' + text, encoding="utf-8")
 
 
 def external_resources(page_html: str) -> list[str]:
