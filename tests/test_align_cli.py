@@ -154,3 +154,16 @@ def test_bad_input_is_one_clear_line_and_exit_2(planted, capsys):
 def test_runs_as_a_module(planted):
     proc = subprocess.run([sys.executable, "-m", "lpa_utils.align", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--method" in proc.stdout and "lpa+refine" in proc.stdout
+
+
+def test_writers_keep_unicode_spaces_inside_words(tmp_path):
+    """fastText's French vocabulary holds words such as U+2009 and U+3000: the formats split on ASCII whitespace
+    only, so they are written and read back; a word with an ASCII space cannot be written and is refused."""
+    words = ["a", "b\u2009c", "\u3000", "d"]
+    vectors = np.arange(8, dtype=np.float32).reshape(4, 2)
+    for name in ("u.vec", "u.bin", "u.vec.gz"):
+        write_vectors(tmp_path / name, words, vectors)
+        back = load_embeddings(str(tmp_path / name))
+        assert back.words == words and np.array_equal(back.vectors, vectors), name
+    with pytest.raises(ValueError, match="no space, tab or newline"):
+        write_vectors(tmp_path / "bad.vec", ["a b"], vectors[:1])

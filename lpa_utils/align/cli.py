@@ -13,7 +13,8 @@ Methods:
 - ``procrustes``: orthogonal Procrustes (Xing et al. 2015); ``lstsq``: least squares (Mikolov et al. 2013);
   ``ridge``: least squares with a ridge penalty ``--ridge``;
 - ``mse``: the linear map trained by SGD on eq. 4 of the LPL paper; ``lpa``: MSE + beta * LPL (eq. 5, 7), with the
-  LLE weights of each training word's ``--k`` neighbours (eq. 6);
+  LLE weights of each training word's ``--k`` neighbours (eq. 6); the SGD defaults are chapter 03's (k 10, beta 1,
+  ortho 1, 150 epochs, lr 0.03, batch 256, patience 50, validation every 5 epochs);
 - ``refine``: Procrustes + iterative self-learning (Artetxe et al. 2017); ``lpa+refine``: LPA, then the same
   refinement; ``artetxe2018``: the supervised framework of Artetxe et al. (2018) (Table 1b of the LPL paper).
 
@@ -71,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-vocab", type=int, default=200_000, help="most frequent words read from each file")
     ap.add_argument("--k", type=int, default=10, help="LPL neighbourhood size (eq. 5, 6)")
     ap.add_argument("--beta", type=float, default=1.0, help="weight of LPL in eq. 7")
-    ap.add_argument("--ortho", type=float, default=0.0, help="weight of the orthogonality term of eq. 7")
+    ap.add_argument("--ortho", type=float, default=1.0, help="weight of the orthogonality term of eq. 7")
+    ap.add_argument("--patience", type=int, default=50, help="early-stopping patience in epochs (mse, lpa)")
+    ap.add_argument("--val-every", type=int, default=5, help="score the validation pairs every this many epochs")
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--lr", type=float, default=0.03)
     ap.add_argument("--batch-size", type=int, default=256)
@@ -102,6 +105,8 @@ def make_aligner(args, device):
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
+        patience=args.patience,
+        val_every=args.val_every,
         seed=args.seed,
         device=device,
         progress=not args.quiet,

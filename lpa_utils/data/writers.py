@@ -16,15 +16,18 @@ import numpy as np
 from lpa_utils.io import atomic_path
 
 BLOCK = 8192  # rows per write
+SEPARATORS = frozenset(" \t\n\r\v\f")
 
 
 def _check(words: Sequence[str], vectors: np.ndarray, path: Path) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(words) != vectors.shape[0]:
         raise ValueError(f"{path}: {len(words)} words for vectors of shape {vectors.shape}; they must match")
-    bad = [w for w in words[:100_000] if not w or any(c.isspace() for c in w)]
+    # the formats separate fields by ASCII whitespace only: other Unicode spaces (U+2009, ...) are legal in a word,
+    # as fastText's own vocabularies show
+    bad = [w for w in words if not w or any(c in SEPARATORS for c in w)]
     if bad:
-        raise ValueError(f"{path}: words must be non-empty and contain no whitespace, e.g. {bad[:3]!r}")
+        raise ValueError(f"{path}: words must be non-empty and contain no space, tab or newline, e.g. {bad[:3]!r}")
     if not np.isfinite(vectors).all():
         rows = np.flatnonzero(~np.isfinite(vectors).all(1))
         raise ValueError(f"{path}: rows {rows[:5].tolist()} hold NaN or infinite values")
