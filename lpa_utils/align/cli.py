@@ -189,7 +189,15 @@ def run(args) -> dict:
     scores = []
     for retrieval in ("nn", "csls"):
         ev = evaluate_translation(
-            mapped_src, mapped_tgt, src.words, tgt.words, test, method=retrieval, ks=(1, 5, 10), device=device
+            mapped_src,
+            mapped_tgt,
+            src.words,
+            tgt.words,
+            test,
+            method=retrieval,
+            ks=(1, 5, 10),
+            device=device,
+            progress=not args.quiet,
         )
         scores.append(
             {

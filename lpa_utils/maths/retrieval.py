@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from lpa_utils.checks import as_matrix, infer_device, whole_number
 
@@ -80,7 +81,13 @@ def _prepare(Q, T, src_ref, device, normalise_targets: bool = True):
 
 
 def _target_stat_vs_ref(
-    Tn: torch.Tensor, Rn: torch.Tensor, method: str, k: int, beta: float, batch_size: int | None
+    Tn: torch.Tensor,
+    Rn: torch.Tensor,
+    method: str,
+    k: int,
+    beta: float,
+    batch_size: int | None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Per target row: ``r_S(y)`` (CSLS, mean of the top-k cosines to ``Rn``) or ``logsumexp(beta cos)`` (isf).
 
@@ -92,7 +99,10 @@ def _target_stat_vs_ref(
     Tn, Rn = _low_rank(Tn, Rn)
     RnT = Rn.T.contiguous()
     kk = min(k, Rn.shape[0])
-    for s in range(0, m, b):
+    starts = range(0, m, b)
+    if progress:
+        starts = tqdm(starts, desc=f"{method}: target side vs {Rn.shape[0]:,} sources", leave=False)
+    for s in starts:
         S = Tn[s : s + b] @ RnT  # (b, n)
         if method == "csls":
             out[s : s + b] = S.topk(kk, dim=1).values.mean(1)
@@ -214,7 +224,7 @@ def translate(
     t_inv = 1.0 / T_raw.norm(dim=1).clamp_min(1e-12)  # (m,): targets normalised per block
     col_stat = None
     if Rn is not None and method != "nn":
-        col_stat = _target_stat_vs_ref(T_raw * t_inv[:, None], Rn, method, k, beta, batch_size)
+        col_stat = _target_stat_vs_ref(T_raw * t_inv[:, None], Rn, method, k, beta, batch_size, progress)
     fast_isf = method == "isf" and col_stat is None and 0 <= beta <= 40
     b = _block_rows(m, q, batch_size)
     best_v = torch.full((q, kt), -math.inf, device=dev)
@@ -222,8 +232,6 @@ def translate(
     r_t_best = torch.full((q, min(k, m)), -math.inf, device=dev) if (method == "csls" and return_scores) else None
     starts = range(0, m, b)
     if progress:
-        from tqdm.auto import tqdm
-
         starts = tqdm(starts, desc=f"translate ({method})", leave=False)
     for s in starts:
         S = Qn @ (T_raw[s : s + b] * t_inv[s : s + b, None]).T  # (q, b) cosines
@@ -339,6 +347,7 @@ def evaluate_translation(
     batch_size: int | None = None,
     device=None,
     return_predictions: bool = False,
+    progress: bool = False,
 ) -> dict:
     """Precision@k of word translation with the MUSE / VecMap protocol.
 
@@ -350,6 +359,7 @@ def evaluate_translation(
         ks: the precisions to report.
         src_ref: ``"all"`` (MUSE / VecMap: ``r_S`` / the softmax normaliser over the whole mapped source
             vocabulary), ``"queries"`` (over the test source words only), or an (n', d) array.
+        progress: show progress bars over the blocks of targets (the long step on large vocabularies).
         return_predictions: also return ``"top"`` ((n_q, max ks) target rows) and ``"query_words"``.
 
     Returns:
@@ -388,7 +398,18 @@ def evaluate_translation(
         ref = S if src_ref == "all" else None
     else:
         ref = src_ref
-    top = translate(Q, T, method=method, k=k, topk=max(ks), batch_size=batch_size, beta=beta, src_ref=ref, device=dev)
+    top = translate(
+        Q,
+        T,
+        method=method,
+        k=k,
+        topk=max(ks),
+        batch_size=batch_size,
+        beta=beta,
+        src_ref=ref,
+        device=dev,
+        progress=progress,
+    )
     hits = hits_at(top, g["pair_query"], g["pair_tgt"])
     for x in ks:
         out[f"p@{x}"] = float(hits[:, :x].any(axis=1).mean())
