@@ -882,11 +882,17 @@ class BatchedMLPDiscriminator(nn.Module):
             self.biases.append(nn.Parameter(b.to(dev)))
 
     @staticmethod
-    def _dropout(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    def _dropout_mask(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor | None:
+        """Inverted-dropout mask of ``h``'s shape (kept entries 1 / (1 - p), dropped 0), or None if no dropout."""
         if p <= 0 or generator is None:
-            return h
+            return None
         keep = torch.rand(h.shape, generator=generator, device=generator.device).to(h.device) >= p
-        return h * keep / (1.0 - p)
+        return keep.to(h.dtype) / (1.0 - p)
+
+    @classmethod
+    def _dropout(cls, h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+        m = cls._dropout_mask(h, p, generator)
+        return h if m is None else h * m
 
     def forward(
         self,
@@ -930,14 +936,9 @@ class BatchedMLPDiscriminator(nn.Module):
         weights, biases = list(self.weights), list(self.biases)
         masks, acts, pres = [], [], []
         h = x
-        if input_dropout > 0 and generator is not None:
-            m = (torch.rand(h.shape, generator=generator, device=generator.device).to(h.device) >= input_dropout).to(
-                h.dtype
-            ) / (1.0 - input_dropout)
-            h = h * m
-            masks.append(m)
-        else:
-            masks.append(None)
+        m = self._dropout_mask(h, input_dropout, generator)
+        h = h if m is None else h * m
+        masks.append(m)
         last = len(weights) - 1
         for i, (w, b) in enumerate(zip(weights, biases)):
             acts.append(h)
@@ -945,14 +946,9 @@ class BatchedMLPDiscriminator(nn.Module):
             if i < last:
                 pres.append(z)
                 h = F.leaky_relu(z, slope)
-                if dropout > 0 and generator is not None:
-                    m = (torch.rand(h.shape, generator=generator, device=generator.device).to(h.device) >= dropout).to(
-                        h.dtype
-                    ) / (1.0 - dropout)
-                    h = h * m
-                    masks.append(m)
-                else:
-                    masks.append(None)
+                m = self._dropout_mask(h, dropout, generator)
+                h = h if m is None else h * m
+                masks.append(m)
             else:
                 h = z
         logits = h.squeeze(-1)
