@@ -395,3 +395,15 @@ def test_bootstrap_errors_name_the_argument():
         sign_test(GOOD)
     with pytest.raises(ValueError, match="values"):
         t_interval([1.0])
+
+
+def test_claim_row_carries_the_record():
+    from lpa_utils.report.verdicts import claim_row, worked_example
+
+    _, v = worked_example()
+    row = claim_row("lpl.table1a", "LPA beats MSE", v, model="LPA", note="n")
+    assert row["verdict"] == v.verdict and row["low"] == v.low and row["high"] == v.high
+    assert row["runs"] == 3 and row["items"] == 120 and row["paper"] == "+10.0 pp"
+    assert "reproduced" not in row["ours"] and row["ours"].startswith("+11.7 pp [")
+    none = claim_row("lpl.table1a", "c", v.__class__(**{**v.as_dict(), "paper": None}))
+    assert none["paper"] == "not in the paper" and "model" not in none

@@ -39,7 +39,7 @@ def _claims_table(doc: dict[str, Any], chapter: str) -> pd.DataFrame:
     if "artefact" not in df:
         raise ValueError(f"{chapter}: the claims table has no 'artefact' column (a key of papers.ARTEFACTS)")
     df = df.assign(artefact=[artefact_key(str(v), chapter) for v in df["artefact"]])
-    keep = [c for c in ["artefact", "claim", "model", "paper", "ours", "verdict", "note"] if c in df]
+    keep = [c for c in ["artefact", "claim", "model", "paper", "ours", "verdict", "rule", "note"] if c in df]
     return df[keep]
 
 

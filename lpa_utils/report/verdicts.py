@@ -451,3 +451,26 @@ def worked_example() -> tuple[pd.DataFrame, Verdict]:
         }
     )
     return table, v
+
+
+def claim_row(artefact: str, claim: str, v: Verdict, *, model: str | None = None, note: str | None = None) -> dict:
+    """One row of a chapter's ``claims`` table (:mod:`lpa_utils.report.claims`) from a :class:`Verdict`.
+
+    ``artefact``: a key of :data:`lpa_utils.report.papers.ARTEFACTS` (``"lpl.table1a"``); ``claim``: what the paper
+    says, in words. The row carries the paper's effect, ours as one line (:meth:`Verdict.text` without the
+    verdict), the verdict, and the record's fields (effect, interval, level, runs, items, margin, rule) so that the
+    report and a second build can compare them. Every chapter builds its claims rows with this function."""
+    fmt = lambda x: "not in the paper" if x is None else f"{x:+.1f} {v.unit}".strip()  # noqa: E731
+    row = {
+        "artefact": artefact,
+        "claim": claim,
+        "paper": fmt(v.paper),
+        "ours": v.text().rsplit(":", 1)[0],
+        "verdict": v.verdict,
+        **{k: getattr(v, k) for k in ("effect", "low", "high", "level", "runs", "items", "margin", "rule")},
+    }
+    if model is not None:
+        row["model"] = model
+    if note is not None:
+        row["note"] = note
+    return row
