@@ -31,6 +31,50 @@ def mutual_nn_pairs(
     return torch.stack([src[mutual], fwd[mutual]], 1).numpy().astype(np.int64)
 
 
+def mutual_csls_pairs(A, B, W=None, k: int = 10, block: int = 2048) -> np.ndarray:
+    """Mutual CSLS nearest neighbours between the rows of ``A @ W`` (mapped sources) and ``B`` (targets).
+
+    A: (n, ds) source rows, W: (ds, dt) the map (None: identity, then ds = dt), B: (m, dt) target rows. Cosine
+    similarities ``S = unit(A W) unit(B)^T`` are computed in the *source* dimension as
+    ``A (B W^T)^T / (|A W| |B|)`` (ds multiply-adds per entry instead of dt: 6x fewer for 50d -> 300d), in blocks
+    of ``block`` rows, in four passes that each reduce along the contiguous axis: ``r_T`` (the mean of each source's
+    ``k`` best targets), ``r_S`` (each target's ``k`` best sources), each target's CSLS best source
+    (argmax of ``2 S^T - r_T``) and each source's (argmax of ``2 S - r_S``; Conneau et al. 2018). The (n, m) matrix
+    is never held in memory. Returns (p, 2) int64 pairs (source row, target row) that are each other's CSLS best match,
+    the same pairs as :func:`mutual_nn_pairs` with ``method="csls"`` (the tests check it).
+    """
+    A = torch.as_tensor(A, dtype=torch.float32)
+    B = torch.as_tensor(B, dtype=torch.float32, device=A.device)
+    if W is None:
+        Bp, a_norm = B, A.norm(dim=1)
+    else:
+        W = torch.as_tensor(W, dtype=torch.float32, device=A.device)
+        Bp, a_norm = B @ W.T, (A @ W).norm(dim=1)
+    a_inv = 1.0 / a_norm.clamp_min(1e-12)
+    b_inv = 1.0 / B.norm(dim=1).clamp_min(1e-12)
+    n = A.shape[0]
+    Ap = A * a_inv[:, None]  # (n, ds): unit(A W) = Ap W, so unit(A W) unit(B)^T = Ap (B W^T)^T / |B|
+    Bq = Bp * b_inv[:, None]  # (m, ds)
+
+    def reduce(P, Q, shift, top: bool):  # for each row of P Q^T (in blocks): top-k mean, or argmax of 2 S - shift
+        out = torch.empty(len(P), dtype=torch.float32 if top else torch.long)
+        for lo in range(0, len(P), block):
+            S = P[lo : lo + block] @ Q.T
+            if top:
+                out[lo : lo + len(S)] = S.topk(min(k, Q.shape[0]), dim=1, sorted=False).values.mean(1)
+            else:
+                out[lo : lo + len(S)] = S.mul_(2).sub_(shift[None, :]).argmax(1)
+        return out
+
+    r_t = reduce(Ap, Bq, None, True)  # (n,): mean similarity of each source to its k nearest targets
+    r_s = reduce(Bq, Ap, None, True)  # (m,): of each target to its k nearest sources
+    col_arg = reduce(Bq, Ap, r_t, False)  # (m,): each target's CSLS best source
+    fwd = reduce(Ap, Bq, r_s, False)  # (n,): each source's CSLS best target
+    src = torch.arange(n)
+    mutual = col_arg[fwd] == src
+    return torch.stack([src[mutual], fwd[mutual]], 1).numpy().astype(np.int64)
+
+
 def procrustes_refine(
     X_std, Y_std, mapped, n_iter: int = 5, n_src: int = 15000, n_tgt: int = 15000, method: str = "csls", k: int = 10
 ):
@@ -89,17 +133,35 @@ class SelfLearning(Aligner):
         mapped, target = start.transform(Xt), start.transform_target(Yt)
         self.history_ = [{"iteration": 0, "pairs": int(len(seed))}]
         W = getattr(start, "W_", None)
+        n_s, n_t = min(self.n_words, len(Xt)), min(self.n_words, len(Yt))
+        last = None
         for it in range(1, self.n_iter + 1):
-            found = mutual_nn_pairs(mapped, target, self.n_words, self.n_words, method=self.method, k=self.k)
+            if self.method == "csls" and W is not None and self._start_is_linear(start, it):
+                found = mutual_csls_pairs(Xt[:n_s], Yt[:n_t], W, k=self.k)  # the same pairs, in ds dimensions
+            else:
+                found = mutual_nn_pairs(mapped, target, self.n_words, self.n_words, method=self.method, k=self.k)
             dictionary = np.unique(np.concatenate([seed, found]), axis=0)
             orth = Procrustes(device=dev).fit(Xt, Yt, dictionary)
-            W, mapped, target = orth.W_, orth.transform(Xt), Yt
+            W, target = orth.W_, Yt
+            mapped = None if self.method == "csls" else orth.transform(Xt)
             self.history_.append({"iteration": it, "pairs": int(len(dictionary)), "found": int(len(found))})
+            if it > 1 and len(found) == self.history_[-2].get("found") and np.array_equal(dictionary, last):
+                break  # the dictionary is a fixed point: further iterations give the same map
+            last = dictionary
         if W is None:
             raise ValueError("SelfLearning: a base aligner without a linear map W_ needs n_iter >= 1")
         self.W_, self.dim_in_, self.dim_target_ = W, Xt.shape[1], Yt.shape[1]
         self._start = start if self.n_iter == 0 else None
         return self
+
+    @staticmethod
+    def _start_is_linear(start, it: int) -> bool:
+        """After the first iteration the map is Procrustes' ``X W``; before it, the base's own map must be
+        ``transform(X) = X W_`` with the target side untouched for the fast path."""
+        if it > 1:
+            return True
+        identity_target = type(start).transform_target is Aligner.transform_target
+        return identity_target or (isinstance(start, Procrustes) and start.space == "target")
 
     def transform(self, X) -> torch.Tensor:
         """X: (n, ds) -> X W: (n, dt)."""
