@@ -10,12 +10,13 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 PROFILE ?= full
 LAB_PORT ?= 8888
 
-.PHONY: venv data book book-smoke test unit lint nbval browser-deps lab bench clean help
+.PHONY: venv data book book-smoke stability test unit lint nbval browser-deps lab bench clean help
 
 help:
 	@echo "make book   - execute all chapters (profile=$(PROFILE)) and render _build/html"
 	@echo "make test   - ruff, unit tests + nbval (smoke profile) + headless-browser check of the rendered book"
 	@echo "make lab    - JupyterLab on 127.0.0.1 with the project's kernel"
+	@echo "make stability - rerun chapters 01, 03-05 with base_seed 1; the next make book compares verdicts"
 	@echo "make data   - fetch and prepare the offline default data (idempotent)"
 	@echo "make bench  - timing table of lpa_utils against reference implementations"
 
@@ -35,6 +36,10 @@ data: venv
 
 book: data
 	$(BIN)/python -m tools.book build --profile $(PROFILE)
+
+# a second build of the verdict-bearing chapters with base_seed 1; the next `make book` compares the verdicts
+stability: data
+	$(BIN)/python -m tools.stability --profile $(PROFILE)
 
 book-smoke: data
 	$(BIN)/python -m tools.book build --profile smoke

@@ -214,6 +214,17 @@ def _band_validation(train: pd.DataFrame, n_val: int, seed: int) -> tuple[pd.Dat
     return train[~is_val].reset_index(drop=True), train[is_val].reset_index(drop=True)
 
 
+def _band_validation_words(train: pd.DataFrame, n_words: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validation = all pairs of ``n_words`` source words drawn at random (``seed``) from the training frequency
+    band; the rest stays training data, in its order. Returns ``(train, val)``."""
+    words = pd.unique(train["src"])
+    if n_words >= len(words):
+        raise ValueError(f"n_val_words={n_words}: the training band has only {len(words)} source words")
+    pick = set(words[np.random.default_rng(seed).permutation(len(words))[:n_words]])
+    is_val = train["src"].isin(pick)
+    return train[~is_val].reset_index(drop=True), train[is_val].reset_index(drop=True)
+
+
 def load_pair(
     pair: str | PairConfig,
     *,
@@ -229,6 +240,8 @@ def load_pair(
     max_tgt: int | None = 20000,
     seed: int = 0,
     save_split: bool = True,
+    vectors: tuple | None = None,
+    n_val_words: int | None = None,
 ) -> PairData:
     """Load a pair's embeddings, dictionary and train / validation / test split.
 
@@ -244,6 +257,11 @@ def load_pair(
             layer's words right after the training ones (on the small Bible vocabularies these are rare words
             with P@1 near 0 for every method, useless for model selection).
         max_src, max_tgt: vocabulary sizes (most frequent words); retrieval searches the whole target vocabulary.
+        n_val_words: with ``val_from="band"``, validation = all pairs of this many source words drawn at random from
+            the training band (``n_val`` is then ignored), and training = the first ``n_train`` of the remaining
+            band pairs (fewer when the dictionary has fewer; the manifest's ``final_sizes`` says how many).
+        vectors: ``(source, target)`` embeddings already loaded (the same files and sizes), so that runs that only
+            redraw the split (``seed``) do not read the files again.
     """
 
     cfg = pair_config(pair) if isinstance(pair, str) else pair
@@ -259,8 +277,11 @@ def load_pair(
         cfg.label = given_label(cfg)
     if val_from not in ("band", "next"):
         raise ValueError(f"val_from must be 'band' or 'next', got {val_from!r}")
-    se = load_embeddings(cfg.src, max_words=max_src)
-    te = load_embeddings(cfg.tgt, max_words=max_tgt)
+    if vectors is not None:
+        se, te = vectors
+    else:
+        se = load_embeddings(cfg.src, max_words=max_src)
+        te = load_embeddings(cfg.tgt, max_words=max_tgt)
     lang_pair = cfg.pair
 
     def dictionary_of(spec: str):
@@ -269,7 +290,9 @@ def load_pair(
         return load_dictionary(spec)
 
     d = dictionary_of(cfg.dictionary)
-    extra_val = n_val if val_from == "band" else 0
+    if n_val_words is not None and val_from != "band":
+        raise ValueError("n_val_words needs val_from='band'")
+    extra_val = (4 * int(n_val_words) if n_val_words else n_val) if val_from == "band" else 0
     if cfg.test_dictionary:
         split = _split_with_test_file(
             d, dictionary_of(cfg.test_dictionary), se, te, n_train + extra_val, n_val if val_from == "next" else 0
@@ -286,8 +309,12 @@ def load_pair(
             save=save_split,
             name=f"{cfg.pair}-{se.name}--{te.name}",
         )
-    if val_from == "band":
+    if val_from == "band" and n_val_words:
+        split.train, split.val = _band_validation_words(split.train, int(n_val_words), seed)
+        split.train = split.train.iloc[:n_train].reset_index(drop=True)
+    elif val_from == "band":
         split.train, split.val = _band_validation(split.train, n_val, seed)
+    if val_from == "band":
         val_words = set(split.val["src"])
         split.rest = split.rest[~split.rest["src"].isin(val_words)].reset_index(drop=True)
     manifest = dict(split.manifest)
@@ -1394,6 +1421,23 @@ def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame, datas: Mapping[str, Pa
         out.loc[mine, "paper"] = NOT_IN_PAPER
         out.loc[mine, "verdict"] = NO_PAPER_FIGURE
     return out
+
+
+def findings_own(datas: Mapping[str, PairData] | None) -> str:
+    """A sentence naming the pairs of ``datas`` that ran on one's own data, for which the claims table draws no
+    verdict against the paper (or saying that every pair ran on the book's data)."""
+    own = [p for p in (datas or {}) if p in own_data_pairs(datas)]
+    if not own:
+        return (
+            "every pair ran on the book's own data or the paper's files; the paper's figures stand beside ours "
+            "wherever the paper has the pair."
+        )
+    return (
+        f"{', '.join(f'{p.upper()} ({datas[p].label})' for p in own)} ran on data given by the parameters, not "
+        f"the paper's: the paper has no figure for {'it' if len(own) == 1 else 'them'}, so the tables say "
+        f'"{NOT_IN_PAPER}" and the claims table draws no verdict against the paper there '
+        f'("{NO_PAPER_FIGURE}").'
+    )
 
 
 def findings(
