@@ -6,9 +6,12 @@ Every aligner has one scikit-learn-like interface: ``fit(X (n, ds), Y (m, dt), p
 - :mod:`~lpa_utils.align.linear`: least squares, Procrustes, Shigeto's ridge and the steps S0-S5 of Artetxe
   et al. (2018) (Table 1b of the LPL paper) composed in a :class:`Pipeline`.
 - :mod:`~lpa_utils.align.sgd`: :class:`SGDAligner`, the MSE map (eq. 4) and LPA (eq. 7) by gradient descent.
+- :mod:`~lpa_utils.align.batched`: :func:`fit_runs`, R such runs of one cell (seeds, dictionaries, beta / k / ortho,
+  ridge) trained as one model with a leading runs dimension; :class:`SGDAligner` is its one-run front.
 - :mod:`~lpa_utils.align.refine`: self-learning refinement (mutual nearest neighbours + Procrustes).
 """
 
+from lpa_utils.align.batched import BatchedFit, MaskedAdam, RunSpec, fit_runs
 from lpa_utils.align.linear import (
     Aligner,
     DeWhiten,
@@ -43,6 +46,10 @@ __all__ = [
     "artetxe2018",
     "SGDAligner",
     "lle_neighbourhoods",
+    "RunSpec",
+    "fit_runs",
+    "BatchedFit",
+    "MaskedAdam",
     "mutual_nn_pairs",
     "procrustes_refine",
     "SelfLearning",

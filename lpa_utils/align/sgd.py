@@ -62,8 +62,14 @@ class SGDAligner(_LinearSource):
     phase 1 (:func:`lle_neighbourhoods`) fixes, for every distinct source word of the training pairs, its ``k``
     nearest source-vocabulary neighbours and LLE weights (eq. 6); phase 2 minimises eq. 7 with them frozen. Because
     f is linear, ``sum_j W_ij f(x_j) = f(sum_j W_ij x_j)``, so LPL (eq. 5) is evaluated on the precomputed
-    reconstructions ``x~_i = sum_j W_ij x_j`` — exactly eq. 5, k times cheaper (``lpl_exact=True`` evaluates the
-    (p, k, dt) form of :func:`lpa_utils.maths.losses.lpl_loss` literally; the tests check both agree).
+    reconstructions ``x~_i = sum_j W_ij x_j`` — exactly eq. 5, k times cheaper.
+
+    ``fit`` is the one-run front of the batched core :func:`lpa_utils.align.batched.fit_runs` (which trains R runs
+    of a cell as one model; use it directly for seeds / sweeps). ``lpl_exact=True`` instead runs the original
+    per-run loop (autograd, ``torch.optim.Adam``, the (p, k, dt) form of :func:`lpa_utils.maths.losses.lpl_loss`
+    literally): a slow reference; the tests check both agree to float tolerance. Note on eq. 7's scale: the losses
+    are means over pairs but ``L_ortho`` is not, so ``ortho=1`` is about p times stronger than the paper's
+    sum-over-pairs eq. 7 (``ortho = 1 / p`` is the paper's scale; see :mod:`lpa_utils.align.batched`).
 
     Training: Adam on mini-batches of pairs, shuffled with ``seed``. W starts at zero (``init="zeros"``: the first
     MSE gradient is then the cross-covariance ``X_d^T Y_d``, the direction of the Procrustes solution), at a random
@@ -142,6 +148,46 @@ class SGDAligner(_LinearSource):
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, X, Y, pairs, val_pairs=None, context=None):
+        """Fit the map on ``pairs`` (p, 2), early-stopped on ``val_pairs`` if given. Runs the batched core
+        :func:`lpa_utils.align.batched.fit_runs` with one run (the same seed gives the same batches and W as the
+        original per-run loop, to float tolerance); ``lpl_exact=True`` runs that original autograd loop instead,
+        with eq. 5 in its literal (p, k, dt) form -- the slow reference the tests compare the core against."""
+
+        if self.lpl_exact:
+            return self._fit_reference(X, Y, pairs, val_pairs)
+        from lpa_utils.align.batched import RunSpec, fit_runs
+
+        Xt, Yt, P = self._setup(X, Y, pairs, "SGDAligner")
+        if val_pairs is not None:
+            val_pairs = as_pairs(val_pairs, Xt.shape[0], Yt.shape[0], "SGDAligner.fit: val_pairs", self.device_)
+        run = RunSpec(P, val_pairs, loss=self.loss, beta=self.beta, k=self.k, ortho=self.ortho, seed=self.seed)
+        fit = fit_runs(
+            Xt,
+            Yt,
+            [run],
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            patience=self.patience,
+            val_every=self.val_every,
+            init=self.init,
+            n_ref=self.n_ref,
+            knn_method=self.knn_method,
+            lle=self.lle,
+            lle_reg=self.lle_reg,
+            device=self.device_,
+            progress=self.progress,
+        )
+        if fit.neighbourhoods[0] is not None:
+            self.lle_rows_, self.neighbors_, self.lle_weights_ = fit.neighbourhoods[0]
+        self.W_ = fit.W[0].contiguous()  # (ds, dt)
+        self.best_epoch_ = int(fit.best_epoch[0])
+        self.history_ = [{k: v for k, v in rec.items() if k != "ridge"} for rec in fit.history[0]]
+        return self
+
+    def _fit_reference(self, X, Y, pairs, val_pairs=None):
+        """The original single-run loop: autograd through :func:`lpa_utils.maths.losses.lpa_loss` and
+        ``torch.optim.Adam``, LPL in the literal form of eq. 5 (mapped neighbours, (b, k, dt)). Slow; a reference."""
 
         Xt, Yt, P = self._setup(X, Y, pairs, "SGDAligner")
         dev = self.device_
@@ -157,7 +203,6 @@ class SGDAligner(_LinearSource):
             )
             self.lle_rows_, self.neighbors_, self.lle_weights_ = rows, idx, Wl
             pair_lle = inverse  # (p,) row of each pair in rows
-            Xrec = torch.einsum("rk,rkd->rd", Wl, Xt[idx])  # (r, ds) reconstructions x~
         Xs, Yp = Xt[P[:, 0]], Yt[P[:, 1]]
 
         # validation: distinct source words and their gold targets
@@ -193,13 +238,9 @@ class SGDAligner(_LinearSource):
                 b = order[s : s + bs]
                 mapped = Xs[b] @ weight.T
                 nb, Wb = None, None
-                if use_lpl:
-                    if self.lpl_exact:
-                        nb = Xt[self.neighbors_[pair_lle[b]]] @ weight.T  # (b, k, dt)
-                        Wb = Wl[pair_lle[b]]
-                    else:
-                        nb = (Xrec[pair_lle[b]] @ weight.T)[:, None, :]  # (b, 1, dt) = f(x~)
-                        Wb = torch.ones(len(b), 1, device=dev)
+                if use_lpl:  # eq. 5 literally: the mapped neighbours f(x_j) and their LLE weights
+                    nb = Xt[self.neighbors_[pair_lle[b]]] @ weight.T  # (b, k, dt)
+                    Wb = Wl[pair_lle[b]]
                 total, parts = lpa_loss(
                     mapped,
                     Yp[b],
