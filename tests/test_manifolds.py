@@ -1,6 +1,7 @@
 """lpa_utils.chapters.ch01_manifolds: neighbourhood measures against scikit-learn / hand cases, the batched MLP against
-independent per-model training, the Figure-1 experiment's plumbing on tiny sizes, and the notebook's helpers
-(settings, figures, records, findings and claims) on hand-made sweeps."""
+independent per-model training and a hand-written loss, the Figure-1 experiment's plumbing on tiny sizes, the seeds'
+derivation from the base seed, and the notebook's helpers (settings, figures, records, findings, claims and the
+controls' verdicts) on hand-made sweeps and controls. The controls themselves: tests/test_ch01_controls.py."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -24,7 +25,8 @@ from lpa_utils.chapters.ch01_manifolds import (
     train_autoencoder,
 )
 from lpa_utils.chapters.common import setup
-from lpa_utils.maths.neighbors import knn_kept, knn_overlap
+from lpa_utils.maths.lle import lle_weights
+from lpa_utils.maths.neighbors import knn, knn_kept, knn_overlap
 from lpa_utils.report.papers import ARTEFACTS
 from lpa_utils.report.results import Results
 
@@ -106,6 +108,50 @@ def test_fit_batch_models_are_independent_and_mse_fits_pairs():
     torch.testing.assert_close(alone[0], mapped[0], rtol=1e-4, atol=1e-5)
 
 
+def test_fit_batch_with_per_model_data_equals_separate_fits():
+    """Models with their own (M1, M2) in one batch give the functions that each would give alone; the dense path
+    (f at all points, gathered) and the sparse path (f at the p*k neighbours) agree."""
+    Xs = np.stack([make_manifold("swiss_roll", 120, seed=s)[0] for s in (0, 1)])
+    Ys = np.stack([hidden_map(X, seed=0, noise=0.0) for X in Xs])
+    pairs = sample_pairs(120, 15, [3, 4])  # 15 * 10 > 120: the dense path
+    kw = dict(k=10, hidden=8, steps=60, lr=1e-2, device="cpu")
+    both, _ = fit_alignment_batch(Xs, Ys, pairs, [1.0, 1.0], init_seeds=[5, 6], **kw)
+    for b in range(2):
+        alone, _ = fit_alignment_batch(Xs[b], Ys[b], pairs[b : b + 1], [1.0], init_seeds=[5 + b], **kw)
+        torch.testing.assert_close(alone[0], both[b], rtol=1e-4, atol=1e-5)
+    few = sample_pairs(120, 5, [3])  # 5 * 10 < 120: the sparse path; the same loss by hand
+    m1, h1 = fit_alignment_batch(Xs[0], Ys[0], few, [1.0], init_seeds=[5], k=10, hidden=8, steps=1, device="cpu")
+    f = BatchedMLP.init([5], 3, 3, 8)
+    _, nb = knn(Xs[0], 10, device="cpu")
+    nb = nb[few[0]]
+    w = lle_weights(Xs[0][few[0]], nb, ref=Xs[0], device="cpu")
+    xt, yt = torch.as_tensor(Xs[0], dtype=torch.float32), torch.as_tensor(Ys[0], dtype=torch.float32)
+    mse = ((f(xt[few[0]][None])[0] - yt[few[0]]) ** 2).sum(1).mean()
+    rec = (w[..., None] * f(xt[nb.reshape(-1)][None])[0].reshape(5, 10, 3)).sum(1)
+    lpl = ((yt[few[0]] - rec) ** 2).sum(1).mean()
+    assert h1[0, 0] == pytest.approx(float((mse + lpl).detach()), rel=1e-5)
+    with pytest.raises(ValueError, match=r"\(n, D\) or \(2, n, D\)"):
+        fit_alignment_batch(Xs[:1], Ys, pairs, [0.0, 1.0], **kw)
+
+
+def test_alignment_items_by_hand_and_their_means():
+    X, _ = make_manifold("swiss_roll", 300, seed=0)
+    Y = hidden_map(X, seed=0, noise=0.0)
+    perfect = torch.as_tensor(Y, dtype=torch.float32)[None]
+    shuffled = perfect[:, np.random.default_rng(0).permutation(300)]
+    mask = np.ones((2, 300), dtype=bool)
+    mask[:, :100] = False
+    items = ch01.alignment_items(torch.cat([perfect, shuffled]), X, Y, mask, k=5)
+    assert all(len(v) == 2 and v[0].shape == (200,) for v in items.values())
+    spread = ((Y - Y.mean(0)) ** 2).sum(1).mean()
+    np.testing.assert_allclose(
+        items["alignment_error"][1], ((shuffled[0].double().numpy() - Y) ** 2).sum(1)[100:] / spread
+    )
+    assert (items["hit_at_k"][0] == 1).all() and set(np.unique(items["hit_at_k"][1])) <= {0.0, 1.0}
+    s = alignment_scores(torch.cat([perfect, shuffled]), X, Y, mask, k=5)
+    np.testing.assert_allclose(s["knn_preserved"], [v.mean() for v in items["knn_preserved"]])
+
+
 def test_alignment_scores_perfect_and_random():
     X, _ = make_manifold("swiss_roll", 300, seed=0)
     Y = hidden_map(X, seed=0, noise=0.0)
@@ -119,53 +165,101 @@ def test_alignment_scores_perfect_and_random():
     assert s["knn_preserved"][0] > s["knn_preserved"][1]
 
 
-def test_figure1_experiment_table():
-    X, _ = make_manifold("swiss_roll", 150, seed=0)
-    Y = hidden_map(X, seed=0)
-    df = figure1_experiment(X, Y, [10, 20], seeds=(0, 1), k=5, hidden=8, steps=30, progress=False, device="cpu")
-    assert isinstance(df, pd.DataFrame) and len(df) == 8
-    assert set(df["loss"]) == {"MSE", "MSE+LPL"}
-    df2 = figure1_experiment(X, Y, [10, 20], seeds=(0, 1), k=5, hidden=8, steps=30, progress=False, device="cpu")
-    pd.testing.assert_frame_equal(df, df2)  # bit-identical rerun
+def test_derive_seed_is_deterministic_and_separates_uses():
+    a = ch01.derive_seed(0, "figure 1", "run", 3)
+    assert a == ch01.derive_seed(0, "figure 1", "run", 3) and 0 <= a < 2**32
+    others = {
+        ch01.derive_seed(0, "figure 1", "run", 4),
+        ch01.derive_seed(1, "figure 1", "run", 3),
+        ch01.derive_seed(0, "controls", "run", 3),
+        ch01.derive_seed(0),
+    }
+    assert a not in others and len(others) == 4
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="base_seed"):
+            ch01.derive_seed(bad)
+    with pytest.raises(ValueError, match="path"):
+        ch01.derive_seed(0, -2)
+
+
+def test_hidden_map_noise_seed_keeps_g_and_redraws_the_noise():
+    X, _ = make_manifold("swiss_roll", 200, seed=0)
+    clean = hidden_map(X, seed=5, noise=0.0)
+    a, b = (hidden_map(X, seed=5, noise=0.1, noise_seed=s) for s in (1, 2))
+    assert not np.allclose(a, b)
+    np.testing.assert_allclose(a - clean, 0.0, atol=1.0)  # the same g under the noise
+    np.testing.assert_array_equal(hidden_map(X, seed=5, noise=0.1), hidden_map(X, seed=5, noise=0.1))
+    Xs, Ys, ts = ch01.draw_runs("s_curve", 150, 0.05, bend=1.0, map_noise=0.0, map_seed=5, run_seeds=[7, 8])
+    assert Xs.shape == (2, 150, 3) and Ys.shape == (2, 150, 3) and ts.shape == (2, 150)
+    assert not np.allclose(Xs[0], Xs[1])  # each run its own sample of M1
+    np.testing.assert_allclose(Ys[1], hidden_map(Xs[1], seed=5, bend=1.0, noise=0.0))  # one g for all runs
+
+
+def test_figure1_experiment_sweep():
+    Xs, Ys, _ = ch01.draw_runs("swiss_roll", 150, 0.05, bend=1.5, map_noise=0.02, map_seed=0, run_seeds=[0, 1])
+    kw = dict(k=5, hidden=8, steps=30, progress=False, device="cpu")
+    sw = figure1_experiment(Xs, Ys, [10, 20], [11, 12], **kw)
+    assert isinstance(sw, ch01.Sweep) and len(sw.table) == 8
+    assert set(sw.table["loss"]) == set(ch01.LOSSES) and set(sw.table["run"]) == {0, 1}
+    lpl, mse = sw.paired(20, "hit_at_k")
+    assert lpl.shape == mse.shape == (2, 130)
+    row = sw.table.query("n_pairs == 20 and run == 1 and loss == 'MSE'").iloc[0]
+    assert row["alignment_error"] == pytest.approx(sw.items[(20, "MSE", "alignment_error")][1].mean())
+    sw2 = figure1_experiment(Xs, Ys, [10, 20], [11, 12], **kw)
+    pd.testing.assert_frame_equal(sw.table, sw2.table)  # bit-identical rerun
+    shared = figure1_experiment(Xs[0], Ys[0], [10], [11, 12], **kw)  # one (M1, M2) for all runs
+    assert shared.items[(10, "MSE", "knn_preserved")].shape == (2, 140)
+    with pytest.raises(ValueError, match="runs"):
+        figure1_experiment(Xs, Ys, [10], [11], **kw)
 
 
 # ------------------------------------------------------------------------------ the notebook's helpers
 
 
-def _hand_sweep(err_mse=(0.4, 0.2), err_lpl=(0.2, 0.1), at_50=0.05):
-    """A sweep as :func:`figure1_experiment` returns it: 10 and 50 pairs, seeds 0 and 1. At 10 pairs the errors
-    are given per seed; at 50 pairs both losses have error ``at_50``. hit@k and k-NN kept favour LPL by 0.1 at
-    10 pairs and are equal at 50."""
-    rows = []
-    for s in (0, 1):
-        rows += [
+def _hand_sweep(runs=4, m=50, lpl_gain=0.05, many_gain=0.0, knn_gain=0.1, seed=0):
+    """A :class:`Sweep` as :func:`figure1_experiment` returns it, 10 and 50 pairs, ``runs`` runs of ``m`` unpaired
+    points: MSE's errors are random in [0.1, 0.5]; LPL's are lower by ``lpl_gain`` at 10 pairs and by
+    ``many_gain`` at 50; k-NN kept and hit@k favour LPL by ``knn_gain`` at 10 pairs and are equal at 50."""
+    rng = np.random.default_rng(seed)
+    items, rows = {}, []
+    for p, gain, kg in ((10, lpl_gain, knn_gain), (50, many_gain, 0.0)):
+        err = rng.uniform(0.1, 0.5, size=(runs, m))
+        knn_ = rng.integers(0, 6, size=(runs, m)) / 10
+        hit = (rng.uniform(size=(runs, m)) < 0.5).astype(float)
+        items.update(
             {
-                "n_pairs": 10,
-                "seed": s,
-                "loss": "MSE",
-                "alignment_error": err_mse[s],
-                "knn_preserved": 0.5,
-                "hit_at_k": 0.5,
-            },
-            {
-                "n_pairs": 10,
-                "seed": s,
-                "loss": "MSE+LPL",
-                "alignment_error": err_lpl[s],
-                "knn_preserved": 0.6,
-                "hit_at_k": 0.6,
-            },
-            {"n_pairs": 50, "seed": s, "loss": "MSE", "alignment_error": at_50, "knn_preserved": 0.8, "hit_at_k": 0.9},
-            {
-                "n_pairs": 50,
-                "seed": s,
-                "loss": "MSE+LPL",
-                "alignment_error": at_50,
-                "knn_preserved": 0.8,
-                "hit_at_k": 0.9,
-            },
-        ]
-    return pd.DataFrame(rows)
+                (p, "MSE", "alignment_error"): err,
+                (p, "MSE+LPL", "alignment_error"): err - gain,
+                (p, "MSE", "knn_preserved"): knn_,
+                (p, "MSE+LPL", "knn_preserved"): knn_ + kg,
+                (p, "MSE", "hit_at_k"): hit,
+                (p, "MSE+LPL", "hit_at_k"): np.maximum(hit, rng.uniform(size=(runs, m)) < kg),
+            }
+        )
+    for (p, loss, metric), v in items.items():
+        for r in range(runs):
+            rows.append({"n_pairs": p, "run": r, "loss": loss, "metric": metric, "value": v[r].mean()})
+    table = (
+        pd.DataFrame(rows).pivot_table(index=["n_pairs", "run", "loss"], columns="metric", values="value").reset_index()
+    )
+    return ch01.Sweep(table[["n_pairs", "run", "loss", *ch01.METRICS]], items)
+
+
+def _hand_control(name, hit_gain, err_gain, runs=5, m=40, seed=0):
+    """A :class:`ControlResult` whose MSE + LPL hits are MSE's raised on a fraction ``hit_gain`` of the points
+    and whose errors are MSE's lowered by ``err_gain``."""
+    rng = np.random.default_rng(seed)
+    design = ch01.POSITIVE if name == "positive" else ch01.NEGATIVE
+    hit = (rng.uniform(size=(runs, m)) < 0.6).astype(float)
+    err = rng.uniform(0.0, 0.2, size=(runs, m))
+    items = {
+        ("MSE", "hit"): hit,
+        ("MSE+LPL", "hit"): np.maximum(hit, rng.uniform(size=(runs, m)) < hit_gain),
+        ("MSE", "error"): err,
+        ("MSE+LPL", "error"): err - err_gain,
+    }
+    chosen = {"MSE": np.full(runs, 1e-3), "MSE+LPL": np.full(runs, 3.0)}
+    return ch01.ControlResult(design, items, chosen, np.full(runs, 0.3), np.full(runs, 0.6))
 
 
 @pytest.fixture(scope="module")
@@ -177,20 +271,36 @@ def smoke_cfg():
 def test_settings_follow_the_profile_and_overrides():
     smoke, full = (setup("01_manifolds", profile=p, threads=None) for p in ("smoke", "full"))
     s, f = ch01.settings(smoke), ch01.settings(full)
-    assert (s.n_emb, s.n_fig1, s.sizes, s.seeds, s.steps, s.max_words) == (300, 400, (10, 50), (0, 1), 100, 5000)
-    assert (f.n_emb, f.n_fig1, f.seeds, f.steps, f.max_words) == (1500, 1500, (0, 1, 2), 600, 20_000)
-    assert f.sizes == (10, 20, 50, 100, 200, 500)
-    o = ch01.settings(smoke, seeds=[4], n_points=50, pair_sizes=[7], manifold="s_curve")
-    assert (o.seeds, o.n_emb, o.sizes, o.manifold) == ((4,), 50, (7,), "s_curve")
-    assert o.params()["pair_sizes"] == [7] and o.params()["n_points"] == 50
+    assert (s.n_emb, s.n_fig1, s.sizes, s.runs, s.control_runs, s.steps, s.max_words) == (
+        300,
+        400,
+        (10, 50),
+        3,
+        4,
+        100,
+        5000,
+    )
+    assert (f.n_emb, f.n_fig1, f.runs, f.control_runs, f.steps, f.max_words) == (1500, 1500, 10, 20, 600, 20_000)
+    assert f.sizes == (10, 20, 50, 100, 200, 500) and f.runs >= 10
+    o = ch01.settings(smoke, base_seed=4, runs=5, n_points=50, pair_sizes=[7], manifold="s_curve")
+    assert (o.base_seed, o.runs, o.n_emb, o.sizes, o.manifold) == (4, 5, 50, (7,), "s_curve")
+    assert o.params()["pair_sizes"] == [7] and o.params()["base_seed"] == 4
     glued = o.glue()
-    assert glued["manifold_name"] == "s curve" and glued["n_seeds"] == 1 and glued["pair_sizes"] == "7"
+    assert glued["manifold_name"] == "s curve" and glued["n_runs"] == 5 and glued["pair_sizes"] == "7"
     assert all(isinstance(v, (int, float, str)) and not isinstance(v, np.generic) for v in glued.values())
-    assert "profile smoke" in o.describe()
-    text = ch01.settings(smoke, seeds="[3, 4]", pair_sizes="[5, 9]")  # as papermill -p passes them
-    assert (text.seeds, text.sizes) == ((3, 4), (5, 9))
-    with pytest.raises(ValueError, match="seeds"):
-        ch01.settings(smoke, seeds="0, 1, x")
+    assert "profile smoke, base seed 4" in o.describe()
+    # every seed derives from the base seed
+    assert o.seed("embeddings") == ch01.derive_seed(4, "embeddings")
+    assert o.run_seeds("figure 1") == [ch01.derive_seed(4, "figure 1", "run", r) for r in range(5)]
+    assert ch01.settings(smoke, base_seed=5).run_seeds("figure 1") != ch01.settings(smoke, base_seed=4).run_seeds(
+        "figure 1"
+    )
+    text = ch01.settings(smoke, base_seed="3", runs="4", pair_sizes="[5, 9]")  # as papermill -p passes them
+    assert (text.base_seed, text.runs, text.sizes) == (3, 4, (5, 9))
+    with pytest.raises(ValueError, match="base_seed"):
+        ch01.settings(smoke, base_seed="x")
+    with pytest.raises(ValueError, match="runs"):
+        ch01.settings(smoke, runs=1)
     with pytest.raises(ValueError, match="manifold"):
         ch01.settings(smoke, manifold="torus")
 
@@ -198,8 +308,8 @@ def test_settings_follow_the_profile_and_overrides():
 def test_labels():
     assert ch01.manifold_label("swiss_roll", 1500, 0.05) == "synthetic swiss roll, 1,500 points, noise 0.05"
     assert ch01.figure1_label("s_curve", 400) == "synthetic s curve M1 (400 points) and its non-linear image M2"
-    assert ch01.runs_label([0]) == "1 run (seed 0)"
-    assert ch01.runs_label((0, 1, 2)) == "3 seeds (0, 1, 2)"
+    assert ch01.runs_label(1, 0) == "1 run (base seed 0)"
+    assert ch01.runs_label(10, 3) == "10 runs (seeds derived from base seed 3)"
 
 
 def test_linear_residual_zero_for_affine_maps_positive_for_the_hidden_map():
@@ -210,49 +320,86 @@ def test_linear_residual_zero_for_affine_maps_positive_for_the_hidden_map():
     assert 0.01 < r < 1.0
 
 
-def test_gain_table_by_hand():
-    gain = ch01.gain_table(_hand_sweep(), k=10)
-    assert list(gain.index) == [10, 50] and gain.index.name == "n_pairs"
-    np.testing.assert_allclose(gain["error: LPL - MSE (mean)"], [-0.15, 0.0])
-    assert list(gain["error: seeds where LPL is lower"]) == [2, 0]
-    np.testing.assert_allclose(gain["hit@10: LPL - MSE (mean)"], [0.1, 0.0], atol=1e-12)
-    np.testing.assert_allclose(gain["kNN kept: LPL - MSE (mean)"], [0.1, 0.0], atol=1e-12)
-    summary = ch01.sweep_summary(_hand_sweep())
-    assert summary.loc[(10, "MSE"), ("alignment_error", "mean")] == pytest.approx(0.3)
-
-
-def test_claims_and_findings_by_hand(smoke_cfg):
+def test_effect_table_and_view_by_hand(smoke_cfg):
     sweep = _hand_sweep()
-    gain = ch01.gain_table(sweep)
-    claims = ch01.claims(smoke_cfg, sweep, gain)
-    assert list(claims["artefact"]) == [ch01.ARTEFACT] * 3 and ch01.ARTEFACT in ARTEFACTS
-    # LPL halves the error in both seeds at 10 pairs; k-NN kept +0.1; equal errors at 50 pairs
-    assert list(claims["verdict"]) == ["yes", "yes", "yes"]
-    assert claims.loc[0, "ours"].startswith("mean error 0.300 (MSE) vs 0.150 (MSE+LPL); LPL lower in 2/2 seeds")
-    assert claims.loc[2, "ours"] == "relative error change +0.0%"
-    # one seed against LPL: the gain is inside its spread, so "no"; a 20% rise at 50 pairs breaks "agree"
-    worse = _hand_sweep(err_mse=(0.4, 0.2), err_lpl=(0.1, 0.3))
-    worse.loc[(worse["n_pairs"] == 50) & (worse["loss"] == "MSE+LPL"), "alignment_error"] = 0.06
-    c2 = ch01.claims(smoke_cfg, worse, ch01.gain_table(worse))
-    assert c2.loc[0, "verdict"] == "no" and c2.loc[2, "verdict"] == "no"
+    eff = ch01.effect_table(smoke_cfg, sweep)
+    assert list(eff["n_pairs"]) == [10] * 3 + [50] * 3
+    e = eff.set_index(["n_pairs", "metric"])
+    # errors lower by 0.05 everywhere: +5 % of spread with a degenerate interval; k-NN kept +10 pp
+    assert e.loc[(10, "alignment_error"), ["effect", "low", "high"]].tolist() == pytest.approx([5.0] * 3)
+    assert e.loc[(10, "knn_preserved"), "effect"] == pytest.approx(10.0)
+    assert e.loc[(50, "alignment_error"), ["effect", "low", "high"]].tolist() == pytest.approx([0.0] * 3)
+    view = ch01.effect_view(eff)
+    assert view.loc[10, "alignment_error (% of spread)"] == "+5.00 [+5.00, +5.00]"
 
+
+def test_claims_by_hand(smoke_cfg):
+    v = ch01.figure1_verdicts(smoke_cfg, _hand_sweep())
+    claims = ch01.claims(smoke_cfg, v)
+    assert list(claims["artefact"]) == [ch01.ARTEFACT] * 4 and ch01.ARTEFACT in ARTEFACTS
+    # Fig. 1 gives no number: no verdict against the paper, but the interval's reading in the note
+    assert list(claims["verdict"]) == ["no paper figure"] * 3 + ["reproduced"]
+    assert "interval above 0: MSE + LPL better" in claims.loc[0, "note"]
+    assert claims.loc[0, "ours"].startswith("+5.0 % of spread [+5.0, +5.0] over 4 runs x 50 unpaired points")
+    assert {"effect", "low", "high", "level", "runs", "items", "margin", "rule"} <= set(claims)
+    assert claims.loc[3, "margin"] == ch01.AGREE_MARGIN and claims.loc[3, "paper"] == "+0.0 % of spread"
+    # with many pairs, LPL 1 % of the spread worse: outside the margin, so the losses do not agree
+    worse = ch01.figure1_verdicts(smoke_cfg, _hand_sweep(many_gain=-0.01))
+    assert worse["many_agree"].verdict == "not reproduced"
+    eff = ch01.effect_table(smoke_cfg, _hand_sweep()).set_index(["n_pairs", "metric"])
+    assert (eff.loc[(10, "hit_at_k"), "low"], eff.loc[(10, "hit_at_k"), "high"]) == (
+        v["few_hit"].low,
+        v["few_hit"].high,
+    )
+    no_gain = ch01.figure1_verdicts(smoke_cfg, _hand_sweep(lpl_gain=0.0, knn_gain=0.0))
+    assert "inside the margin" in ch01._direction(no_gain["few_error"])
+
+
+def test_control_verdicts_and_rows_by_hand(smoke_cfg):
+    controls = {"positive": _hand_control("positive", 0.3, 0.0), "negative": _hand_control("negative", 0.0, -0.01)}
+    cv = ch01.control_verdicts(smoke_cfg, controls)
+    assert [v.verdict for _, v in cv] == ["reproduced"] * 3
+    rows = ch01.control_rows(cv)
+    assert list(rows["model"]) == ["planted control"] * 3 and rows["note"].str.contains("not a figure").all()
+    assert list(rows["paper"]) == ["+2.0 pp", "+0.0 pp", "-0.2 % of spread"]
+    # a positive control without an effect does not pass, and the findings say so
+    flat = {"positive": _hand_control("positive", 0.0, 0.0), "negative": controls["negative"]}
+    cv2 = ch01.control_verdicts(smoke_cfg, flat)
+    assert cv2[0][1].verdict != "reproduced"
     table = pd.DataFrame({"method": ["PCA", "LLE"], "trustworthiness": [0.8, 0.9], "10-NN kept": [0.5, 0.6]})
-    f = ch01.findings(smoke_cfg, table=table, sweep=sweep, gain=gain)
+    sweep = _hand_sweep()
+    kw = dict(table=table, sweep=sweep, verdicts=ch01.figure1_verdicts(smoke_cfg, sweep), controls=controls)
+    f = ch01.findings(smoke_cfg, cverdicts=cv, **kw)
+    assert f["controls_reading"].startswith("Every control verdict comes out as designed")
+    assert ch01.findings(smoke_cfg, cverdicts=cv2, **kw)["controls_reading"].startswith("Not as designed")
+
+
+def test_findings_by_hand(smoke_cfg):
+    sweep = _hand_sweep()
+    controls = {"positive": _hand_control("positive", 0.3, 0.0), "negative": _hand_control("negative", 0.0, -0.01)}
+    table = pd.DataFrame({"method": ["PCA", "LLE"], "trustworthiness": [0.8, 0.9], "10-NN kept": [0.5, 0.6]})
+    f = ch01.findings(
+        smoke_cfg,
+        table=table,
+        sweep=sweep,
+        verdicts=ch01.figure1_verdicts(smoke_cfg, sweep),
+        controls=controls,
+        cverdicts=ch01.control_verdicts(smoke_cfg, controls),
+    )
     assert f["best_method"] == "LLE" and f["pca_trust"] == 0.8 and f["best_kept"] == 0.6
     assert (f["few_pairs"], f["many_pairs"]) == (10, 50)
-    assert f["err_few_mse"] == pytest.approx(0.3) and f["err_few_lpl"] == pytest.approx(0.15)
-    assert f["lpl_helps"] == "10 pairs (50% lower; lower for 2/2 seeds)"
-    assert f["lpl_hurts"] == "none"
-    assert f["lpl_close"] == "50 pairs (largest relative gap 0.0%)"
-    assert f["knn_gap"] == pytest.approx(0.1) and "gap of at least" in f["knn_reading"]
+    mse = sweep.items[(10, "MSE", "alignment_error")].mean()
+    assert f["err_few_mse"] == pytest.approx(mse) and f["err_few_lpl"] == pytest.approx(mse - 0.05)
+    assert f["v_few_error"].endswith("no paper figure") and f["d_few_error"] == "interval above 0: MSE + LPL better"
+    assert f["pos_recon"] == pytest.approx(0.3) and f["pos_beta"] == 3.0 and f["pos_lam"] == 1e-3
+    assert f["vc_0"].endswith(": reproduced") and "test points" in f["vc_0"]
     assert all(isinstance(v, (int, float, str)) and not isinstance(v, np.generic) for v in f.values())
-    f2 = ch01.findings(smoke_cfg, table=table, sweep=worse, gain=ch01.gain_table(worse))
-    assert f2["lpl_hurts"] == "50 pairs" and f2["lpl_close"] == "none"
 
 
 def test_record_results_records_and_tables(smoke_cfg):
     res = Results("01_manifolds", profile="smoke")
     sweep = _hand_sweep()
+    controls = {"positive": _hand_control("positive", 0.3, 0.0), "negative": _hand_control("negative", 0.0, -0.01)}
     table = pd.DataFrame(
         {"method": ["PCA", "LLE"], "trustworthiness": [0.8, 0.9], "10-NN kept": [0.5, 0.6], "seconds": [0.1, 0.2]}
     )
@@ -271,21 +418,29 @@ def test_record_results_records_and_tables(smoke_cfg):
         smoke_cfg,
         table=table,
         sweep=sweep,
-        gain=ch01.gain_table(sweep),
+        effects=ch01.effect_table(smoke_cfg, sweep),
+        controls=controls,
         proj=proj,
         lin={"neighbours": 0.1, "random words": 0.5},
         lin_resid=0.15,
     )
     q = [r.quantity for r in res.records]
     assert q[:4] == ["trustworthiness", "10-NN kept"] * 2
-    assert len(q) == 4 + 2 * 2 * 3 + 3 and q[-1] == "linear residual of the hidden map"
+    assert len(q) == 4 + 2 * 2 * 3 + 2 * (2 * 2 + 1) + 3 and q[-1] == "linear residual of the hidden map"
     fig1 = [r for r in res.records if r.quantity == "alignment_error @ 10 pairs"]
-    assert [r.method for r in fig1] == ["MSE", "MSE+LPL"] and fig1[0].values == [0.4, 0.2]
+    assert [r.method for r in fig1] == ["MSE", "MSE+LPL"] and fig1[0].runs == 4
     assert fig1[0].paper_ref == ARTEFACTS[ch01.ARTEFACT].label
-    assert set(res.tables) == {"neighbourhood_table", "figure1_sweep", "figure1_gain", "glove_neighbourhoods"}
-    assert list(res.tables["figure1_gain"][0])[0] == "n_pairs"
+    ctl = [r for r in res.records if r.quantity == "control positive: hit"]
+    assert [r.method for r in ctl] == ["MSE", "MSE+LPL"] and ctl[0].runs == 5
+    assert set(res.tables) == {
+        "neighbourhood_table",
+        "figure1_sweep",
+        "figure1_effects",
+        "controls_summary",
+        "glove_neighbourhoods",
+    }
     assert list(res.tables["glove_neighbourhoods"][0]) == ["query", "word", "distance"]
-    assert res.params["n_fig1"] == smoke_cfg.n_fig1
+    assert res.params["n_fig1"] == smoke_cfg.n_fig1 and res.params["base_seed"] == smoke_cfg.base_seed
 
 
 def test_figures_are_drawn():
@@ -305,10 +460,12 @@ def test_figures_are_drawn():
             "pc2": [0.0, 1.0, 2.0],
         }
     )
+    controls = [_hand_control("positive", 0.3, 0.0), _hand_control("negative", 0.0, -0.01)]
     figs = [
         ch01.plot_embeddings(X, t, emb, "swiss_roll"),
         ch01.plot_panels(X, t, Y, panels, k=5),
         ch01.plot_sweep(_hand_sweep()),
+        ch01.plot_controls(controls),
         ch01.plot_word_neighbourhoods(proj, "two queries"),
     ]
     assert all(isinstance(f, plt.Figure) for f in figs)
