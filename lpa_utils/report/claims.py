@@ -110,4 +110,14 @@ def claims_markdown(docs: dict[str, dict[str, Any]]) -> str:
         )
         out.append("")
         out.append(md_table(table) if not table.empty else "*The chapter wrote no claims table.*")
+        controls = pd.DataFrame(doc.get("tables", {}).get("controls", []))
+        if not controls.empty:
+            keep = [c for c in ["claim", "paper", "ours", "verdict"] if c in controls]
+            out += [
+                "",
+                "Controls of this chapter (planted cases where the method must, or must not, make a difference; "
+                "'paper' is the effect the design expects, not a figure of the paper):",
+                "",
+                md_table(controls[keep].rename(columns={"paper": "expected"})),
+            ]
     return "\n".join(out) + "\n"
