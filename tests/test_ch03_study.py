@@ -115,3 +115,18 @@ def test_fixed_map_starts_refinement_where_it_is():
         X, X @ W, np.stack([np.arange(5)] * 2, 1)
     )
     assert np.allclose(np.asarray(refined.W_), W, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf"])
+def test_compact_space_keeps_every_retrieval(method):
+    from lpa_utils.maths.retrieval import translate
+
+    g = torch.Generator().manual_seed(0)
+    X, W, Y = torch.randn(800, 20, generator=g), torch.randn(20, 120, generator=g), torch.randn(900, 120, generator=g)
+    Zs, Zt = study.compact_space(X @ W, Y)
+    assert Zs.shape == (800, 21) and Zt.shape == (900, 21)
+    assert torch.allclose(Zt.norm(dim=1), Y.norm(dim=1), rtol=1e-5)
+    full = translate((X @ W)[:200], Y, method, topk=5, src_ref=X @ W)
+    assert torch.equal(full, translate(Zs[:200], Zt, method, topk=5, src_ref=Zs))
+    same = study.compact_space(Y, Y)  # full rank: nothing to gain, returned as is
+    assert same[0].shape == Y.shape

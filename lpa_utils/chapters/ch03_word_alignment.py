@@ -616,10 +616,34 @@ SGD_DEFAULTS = dict(
 )
 
 
+def compact_space(Zs, Zt) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same cosines in fewer dimensions: mapped sources ``Zs`` (n, d) of rank r < d - 1 (a 50d source mapped
+    into a 300d target space has r <= 50) and targets ``Zt`` (m, d) become ``Zs Q`` and ``[Zt Q, rho]`` with Q (d, r)
+    an orthonormal basis of the sources' span and ``rho = sqrt(|z|^2 - |z Q|^2)`` the targets' norm outside it (the
+    sources' is 0). Every inner product and norm, hence every cosine, NN / CSLS / inverted-softmax score, is
+    unchanged (up to float rounding), while retrieval costs r + 1 instead of d per pair. Returns the inputs as
+    tensors when nothing is gained."""
+    Zs, Zt = torch.as_tensor(Zs, dtype=torch.float32), torch.as_tensor(Zt, dtype=torch.float32)
+    d = Zs.shape[1]
+    if d < 64 or Zt.shape[1] != d:
+        return Zs, Zt
+    _, sv, Vh = torch.linalg.svd(Zs.double(), full_matrices=False)
+    r = int((sv > sv[0] * 1e-6).sum())
+    if r >= d - 1 or r * 2 > d:
+        return Zs, Zt
+    Q = Vh[:r].T  # (d, r)
+    Zt64 = Zt.double()
+    inside = Zt64 @ Q
+    rho = (Zt64.pow(2).sum(1) - inside.pow(2).sum(1)).clamp_min(0).sqrt()[:, None]
+    src = torch.cat([Zs.double() @ Q, torch.zeros(len(Zs), 1, dtype=torch.float64)], 1)
+    return src.float(), torch.cat([inside, rho], 1).float()
+
+
 def _score(
     aligner, data: PairData, df: pd.DataFrame, method: str, beta: float = 10.0, device=None, mapped=None
 ) -> dict:
     Zs, Zt = mapped if mapped is not None else (aligner.transform(data.X), aligner.transform_target(data.Y))
+    Zs, Zt = compact_space(Zs.cpu() if hasattr(Zs, "cpu") else Zs, Zt.cpu() if hasattr(Zt, "cpu") else Zt)
     return evaluate_translation(
         Zs, Zt, data.src_emb.words, data.tgt_emb.words, df, method=method, beta=beta, device=device
     )
