@@ -1,4 +1,4 @@
-"""Chapter 03 (cross-lingual word alignment, LPL paper section 4.2): data, Table 1a, fewer pairs, ablations, Table 2.
+"""Chapter 03 (cross-lingual word alignment, LPL paper section 4.2): pairs, data, Table 1a's rows, Table 2.
 
 The notebook ``notebooks/03_word_alignment.ipynb`` calls these functions; they do the work:
 
@@ -15,14 +15,12 @@ The notebook ``notebooks/03_word_alignment.ipynb`` calls these functions; they d
 - :data:`TABLE1A` lists the rows of the paper's Table 1a (plus orthogonal Procrustes and MSE with CSLS) as
   compositions of the Artetxe et al. (2018) steps of :mod:`lpa_utils.align`, each with its retrieval; the paper's
   numbers (on its own data: Dinu EN-IT and the VecMap EN-DE/FI/ES files) are :data:`lpa_utils.report.papers.TABLE1A`.
-- :func:`run_table1a` fits and scores every row on one pair (algebraic rows once, SGD rows once per seed),
-  tuning each method's hyperparameters on the validation pairs only; :func:`planted_check` runs every aligner on a
-  planted rotation first.
-- :func:`fewer_pairs` (the paper's central claim), :func:`ablation` (k and beta) and :func:`neighbour_table`
-  (Table 2: the neighbours of "windows" in the source, target and combined aligned spaces).
-- :func:`plot_table1a`, :func:`plot_fewer_pairs`, :func:`plot_ablation` draw the figures and :func:`caption` gives
-  their captions' data and runs; :func:`record_results`, :func:`claims_table` and :func:`findings` produce the
-  records, the claims table and the numbers of the "What we found" section.
+- :func:`planted_check` runs every aligner on a planted rotation first; :func:`compact_space` gives retrieval the
+  same cosines in the mapped sources' dimension.
+- :func:`neighbour_table` (Table 2: the neighbours of "windows" in the source, target and combined aligned spaces)
+  and :func:`plot_table1a`.
+- The study itself (runs that redraw the split, the validation grid, the self-learning peer, the fewer-pairs sweep,
+  the verdicts) is :mod:`lpa_utils.chapters.ch03_study`.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ import itertools
 import json
 import os
 import re
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -40,7 +37,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from lpa_utils.align import (
     LeastSquares,
@@ -58,7 +54,6 @@ from lpa_utils.chapters.common import check_data_params as _check_data_params
 from lpa_utils.data import DictionarySplit, load_dictionary, load_embeddings, make_split
 from lpa_utils.maths.retrieval import evaluate_translation, translate, word_rows
 from lpa_utils.report import papers, plotting
-from lpa_utils.report.results import effect_verdict
 
 # ------------------------------------------------------------------------------------------------- pairs
 
@@ -693,69 +688,6 @@ def _product(lists):
     return list(itertools.product(*lists))
 
 
-def run_table1a(
-    data: PairData,
-    seeds: Sequence[int] = (0, 1, 2),
-    methods: Sequence[str] | None = None,
-    sgd: dict | None = None,
-    device=None,
-    progress: bool = True,
-    keep: dict | None = None,
-) -> pd.DataFrame:
-    """Fit and score every Table 1a row on ``data``: one row per (method, seed) with P@1/5/10 on the test words.
-
-    Algebraic rows are deterministic (one run; their hyperparameters — Shigeto's alpha, the kept dimensions of
-    S5, the inverted-softmax temperature — are chosen on the validation pairs). SGD rows run once per seed with
-    early stopping on the validation pairs; "MSE, SGD (NN)" and "MSE, SGD (CSLS)" share the same fitted maps.
-    ``keep``: a dict that receives the fitted SGD aligners, keyed ``(pair, "mse" | "lpa", seed)``.
-    """
-    sgd_kw = {**SGD_DEFAULTS, **(sgd or {})}
-    specs = [s for s in TABLE1A if methods is None or s.name in methods]
-    rows = []
-    fitted_sgd: dict[tuple[str, int], Any] = {}
-    it = specs
-    if progress:
-        it = tqdm(specs, desc=f"Table 1a {data.config.pair}", leave=False)
-    for spec in it:
-        for seed in seeds if spec.sgd else (None,):
-            t0 = time.perf_counter()
-            if spec.sgd:
-                loss = "lpa" if spec.name.startswith("LPA") else "mse"
-                key = (loss, seed)
-                if key not in fitted_sgd:
-                    al = spec.build(seed=seed, device=device, sgd=sgd_kw).fit(
-                        data.X, data.Y, data.train, val_pairs=data.val
-                    )
-                    fitted_sgd[key] = (al, (al.transform(data.X), al.transform_target(data.Y)))
-                al, mapped = fitted_sgd[key]
-                if keep is not None:
-                    keep[(data.config.pair, loss, seed)] = al
-                hyper = {
-                    "best_epoch": al.steps[-1].best_epoch_,
-                    **{k: sgd_kw[k] for k in ("lr", "ortho")},
-                    **({"k": sgd_kw["k"], "beta": sgd_kw["beta"]} if loss == "lpa" else {}),
-                }
-                beta = 10.0
-            else:
-                hyper, al, mapped, _ = _tune(spec, data, device=device)
-                beta = hyper.get("beta", 10.0)
-            ev = _score(al, data, data.split.test, spec.retrieval, beta=beta, device=device, mapped=mapped)
-            rows.append(
-                {
-                    "pair": data.config.pair,
-                    "data": data.label,
-                    "method": spec.name,
-                    "steps": spec.steps,
-                    "retrieval": spec.retrieval.upper(),
-                    "seed": seed,
-                    **{k: ev[k] for k in ("p@1", "p@5", "p@10", "n_queries", "n_pairs", "n_oov_pairs", "coverage")},
-                    "hyper": hyper,
-                    "fit_s": time.perf_counter() - t0,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 def load_pairs(
     pairs: Sequence[str | PairConfig], overrides: dict[str, dict] | None = None, **kw
 ) -> dict[str, PairData]:
@@ -795,39 +727,6 @@ def data_table(datas: dict[str, PairData]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_table1a_all(datas: dict[str, PairData], seeds: Sequence[int] = (0, 1, 2), **kw) -> pd.DataFrame:
-    """:func:`run_table1a` on every pair, concatenated."""
-    return pd.concat([run_table1a(d, seeds=seeds, **kw) for d in datas.values()], ignore_index=True)
-
-
-def lpa_vs_baselines(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per pair, in P@1 points: LPA+MSE (CSLS) minus MSE by SGD (CSLS), seed by seed (mean, std, wins), and
-    LPA+MSE minus the best algebraic row (deterministic) and minus Procrustes with CSLS."""
-    rows = []
-    for pair, g in runs.groupby("pair", sort=False):
-        lpa = g[g["method"] == "LPA+MSE, SGD (CSLS)"].set_index("seed")["p@1"] * 100
-        mse = g[g["method"] == "MSE, SGD (CSLS)"].set_index("seed")["p@1"] * 100
-        alg = g[g["seed"].isna()]
-        best = alg.loc[alg["p@1"].idxmax()] if len(alg) else None
-        proc = alg[alg["method"] == "Procrustes (CSLS)"]["p@1"] * 100
-        diff = (lpa - mse).dropna()
-        rows.append(
-            {
-                "pair": pair,
-                "LPA+MSE (CSLS)": lpa.mean(),
-                "MSE SGD (CSLS)": mse.mean(),
-                "LPA - MSE": diff.mean(),
-                "std over seeds": diff.std(ddof=1) if len(diff) > 1 else 0.0,
-                "seeds LPA > MSE": f"{int((diff > 0).sum())}/{len(diff)}",
-                "best algebraic row": None if best is None else best["method"],
-                "best algebraic": None if best is None else 100 * best["p@1"],
-                "LPA - best algebraic": None if best is None else lpa.mean() - 100 * best["p@1"],
-                "LPA - Procrustes (CSLS)": lpa.mean() - float(proc.iloc[0]) if len(proc) else None,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 #: What the paper column says for a pair run on data other than the book's and the paper's own.
 NOT_IN_PAPER = "not in the paper"
 
@@ -838,81 +737,7 @@ def own_data_pairs(datas: Mapping[str, PairData] | None) -> set[str]:
     return {p for p, d in (datas or {}).items() if d.config.own_data}
 
 
-def summarize_table1a(
-    runs: pd.DataFrame, pair_order: Sequence[str] | None = None, datas: Mapping[str, PairData] | None = None
-) -> pd.DataFrame:
-    """Mean +- std (over seeds) of P@1 in %, per method (rows) and pair (columns), with the paper's figure
-    beside each of ours (column ``"<pair> paper"``; NaN where the paper has no such cell). For a pair that ran on
-    one's own data (:func:`own_data_pairs` of ``datas``) the paper column reads :data:`NOT_IN_PAPER`."""
-    own = own_data_pairs(datas)
-    g = runs.groupby(["method", "pair"], sort=False)["p@1"]
-    stats = g.agg(["mean", "std", "count"]).reset_index()
-    pairs = list(pair_order or pd.unique(runs["pair"]))
-    methods = list(pd.unique(runs["method"]))
-    out = pd.DataFrame(index=pd.Index(methods, name="method"))
-    for p in pairs:
-        s = stats[stats["pair"] == p].set_index("method")
-        out[f"{p} ours"] = [_fmt(s.loc[m]) if m in s.index else "" for m in methods]
-        out[f"{p} paper"] = (
-            [NOT_IN_PAPER] * len(methods) if p in own else [papers.TABLE1A.get(m, {}).get(p, np.nan) for m in methods]
-        )
-    return out
-
-
-def _fmt(row) -> str:
-    m = 100 * row["mean"]
-    if row["count"] > 1:
-        return f"{m:.2f} ± {100 * row['std']:.2f}"
-    return f"{m:.2f}"
-
-
 # ------------------------------------------------------------------------------------------ fewer pairs
-def fewer_pairs(
-    data: PairData,
-    sizes: Sequence[int | str] = (100, 250, 500, 1000, 2000, 3000, "all"),
-    seeds: Sequence[int] = (0, 1, 2),
-    sgd: dict | None = None,
-    device=None,
-    methods: Sequence[str] = ("MSE", "MSE+LPL", "Procrustes"),
-    progress: bool = True,
-) -> pd.DataFrame:
-    """P@1 (CSLS) against the number of training pairs for MSE, MSE + LPL (LPA) and Procrustes.
-
-    For each size and seed, the training pairs are the pairs of source words drawn at random (``seed``) from
-    the whole training pool (``data.rest``: every pair whose source word is neither a test nor a validation word)
-    until ``size`` pairs; ``"all"`` uses the whole pool. The same subset is given to all three methods.
-    """
-    sgd_kw = {**SGD_DEFAULTS, **(sgd or {})}
-    pool = data.split.rest
-    rows = []
-    jobs = [(s, seed) for s in sizes for seed in seeds]
-    if progress:
-        jobs = tqdm(jobs, desc=f"fewer pairs {data.config.pair}", leave=False)
-    for size, seed in jobs:
-        sub = pool if size == "all" else _subset_by_words(pool, int(size), seed)
-        P = np.stack([data.src_emb.lookup(sub["src"]), data.tgt_emb.lookup(sub["tgt"])], 1)
-        n = len(P)
-        for m in methods:
-            t0 = time.perf_counter()
-            if m == "Procrustes":
-                al = artetxe2016(device=device)
-            else:
-                al = _sgd("lpa" if m == "MSE+LPL" else "mse")(seed=seed, device=device, sgd=sgd_kw)
-            al.fit(data.X, data.Y, P, val_pairs=data.val)
-            ev = _score(al, data, data.split.test, "csls", device=device)
-            rows.append(
-                {
-                    "pair": data.config.pair,
-                    "method": m,
-                    "size": str(size),
-                    "n_pairs": n,
-                    "seed": seed,
-                    "p@1": ev["p@1"],
-                    "p@10": ev["p@10"],
-                    "fit_s": time.perf_counter() - t0,
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def _subset_by_words(pool: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
@@ -925,42 +750,6 @@ def _subset_by_words(pool: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------------------------------------- ablations
-def ablation(
-    data: PairData,
-    ks: Sequence[int] = (1, 5, 10, 20),
-    betas: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0),
-    seeds: Sequence[int] = (0, 1, 2),
-    sgd: dict | None = None,
-    device=None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """LPA's P@1 (validation and test, CSLS) over k (beta fixed at the default) and over beta (k at the default)."""
-    sgd_kw = {**SGD_DEFAULTS, **(sgd or {})}
-    grid = [("k", k, dict(k=k)) for k in ks] + [("beta", b, dict(beta=b)) for b in betas]
-    jobs = [(g, seed) for g in grid for seed in seeds]
-    if progress:
-        jobs = tqdm(jobs, desc=f"ablation {data.config.pair}", leave=False)
-    rows = []
-    for (param, value, over), seed in jobs:
-        t0 = time.perf_counter()
-        al = _sgd("lpa")(seed=seed, device=device, sgd={**sgd_kw, **over}).fit(
-            data.X, data.Y, data.train, val_pairs=data.val
-        )
-        mapped = (al.transform(data.X), al.transform_target(data.Y))
-        val = _score(al, data, data.split.val, "csls", device=device, mapped=mapped)
-        test = _score(al, data, data.split.test, "csls", device=device, mapped=mapped)
-        rows.append(
-            {
-                "pair": data.config.pair,
-                "param": param,
-                "value": value,
-                "seed": seed,
-                "val p@1": val["p@1"],
-                "test p@1": test["p@1"],
-                "fit_s": time.perf_counter() - t0,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------- Table 2
@@ -1048,115 +837,6 @@ def neighbour_table(
     return df.sort_values("word", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
-def fewer_pairs_all(datas: dict[str, PairData], pairs: Sequence[str], **kw) -> pd.DataFrame:
-    """:func:`fewer_pairs` on each of ``pairs`` (keys of ``datas``), concatenated."""
-    return pd.concat([fewer_pairs(datas[p], **kw) for p in pairs if p in datas], ignore_index=True)
-
-
-def fewer_pairs_summary(sweep: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of P@1 (%) per pair, method and size (with the mean number of pairs), sizes in order."""
-    g = sweep.groupby(["pair", "size", "method"], sort=False)
-    out = g.agg(n_pairs=("n_pairs", "mean"), mean=("p@1", "mean"), std=("p@1", "std"), runs=("p@1", "size"))
-    out[["mean", "std"]] *= 100
-    return out.reset_index()
-
-
-def lpl_gain_by_size(sweep: pd.DataFrame) -> pd.DataFrame:
-    """MSE+LPL minus MSE (P@1 points) per pair and size, seed by seed: mean, std and wins."""
-    piv = sweep.pivot_table(index=["pair", "size", "seed"], columns="method", values="p@1", sort=False)
-    d = (piv["MSE+LPL"] - piv["MSE"]) * 100
-    g = d.groupby(level=["pair", "size"], sort=False)
-    return pd.DataFrame(
-        {
-            "LPL gain (points)": g.mean(),
-            "std": g.std(ddof=1),
-            "seeds LPL > MSE": g.apply(lambda s: f"{int((s > 0).sum())}/{len(s)}"),
-        }
-    ).reset_index()
-
-
-def record_results(
-    res,
-    runs: pd.DataFrame,
-    datas: dict[str, PairData],
-    sweep: pd.DataFrame | None = None,
-    abl: pd.DataFrame | None = None,
-    neighbours: dict[str, pd.DataFrame] | None = None,
-) -> int:
-    """Write every Table 1a cell (ours: per-seed values; the paper's figure beside it), the fewer-pairs curves,
-    the ablations and the Table 2 neighbour lists into the chapter's :class:`lpa_utils.report.results.Results`,
-    and each pair's data label and split manifest into its parameters. Returns the number of records.
-
-    ``runs``: :func:`run_table1a_all`'s rows; ``sweep``: :func:`fewer_pairs_all`'s (stored with a ``"P@1 (%)"``
-    column); ``abl``: :func:`ablation`'s; ``neighbours``: :func:`neighbour_tables`'s, keyed by pair.
-    """
-    own = own_data_pairs(datas)
-    res.params.update(
-        {
-            "data": {p: d.data_label for p, d in datas.items()},
-            "split_manifests": {p: d.manifest for p, d in datas.items()},
-        }
-    )
-    if own:
-        res.params["not_in_the_paper"] = sorted(own)
-    for (pair, method), g in runs.groupby(["pair", "method"], sort=False):
-        d = datas[pair]
-        first = g.iloc[0]
-        paper = None if pair in own else papers.table1a(pair, method)
-        for metric in ("p@1", "p@5", "p@10"):
-            res.add(
-                f"{metric.upper()} (%)",
-                data=d.data_label,
-                method=method,
-                values=list(100 * g[metric]),
-                paper=paper if metric == "p@1" else None,
-                paper_ref=papers.TABLE1A_SOURCE if (paper and metric == "p@1") else None,
-                unit="%",
-                pair=pair,
-                retrieval=first["retrieval"],
-                steps=first["steps"],
-                coverage=float(first["coverage"]),
-                n_queries=int(first["n_queries"]),
-                hyper=[h for h in g["hyper"]],
-            )
-    res.add_table("table1a_runs", runs.drop(columns=["hyper"]).assign(hyper=runs["hyper"].astype(str)))
-    res.add_table("table1a", summarize_table1a(runs, datas=datas))
-    res.add_table("lpa_vs_baselines", lpa_vs_baselines(runs))
-    if sweep is not None and len(sweep):
-        for (pair, method, size), g in sweep.groupby(["pair", "method", "size"], sort=False):
-            res.add(
-                "P@1 (%) vs training pairs",
-                data=datas[pair].data_label,
-                method=f"{method} @ {size} pairs",
-                values=list(100 * g["p@1"]),
-                unit="%",
-                pair=pair,
-                size=size,
-                n_pairs=float(g["n_pairs"].mean()),
-                retrieval="CSLS",
-            )
-        res.add_table("fewer_pairs_runs", sweep.assign(**{"P@1 (%)": 100 * sweep["p@1"]}))
-        res.add_table("fewer_pairs", fewer_pairs_summary(sweep))
-        res.add_table("lpl_gain_by_size", lpl_gain_by_size(sweep))
-    if abl is not None and len(abl):
-        for (pair, param, value), g in abl.groupby(["pair", "param", "value"], sort=False):
-            res.add(
-                "P@1 (%), ablation",
-                data=datas[pair].data_label,
-                method=f"LPA+MSE {param}={value}",
-                values=list(100 * g["test p@1"]),
-                unit="%",
-                pair=pair,
-                param=param,
-                value=value,
-                val_mean=float(100 * g["val p@1"].mean()),
-            )
-        res.add_table("ablation_runs", abl)
-    for name, df in (neighbours or {}).items():
-        res.add_table(f"table2_{name}", df)
-    return len(res.records)
-
-
 # ------------------------------------------------------------------------------------- methods and checks
 def methods_table() -> pd.DataFrame:
     """One row per :data:`TABLE1A` method: its Table 1b steps, retrieval, what is tuned on validation and whether
@@ -1214,17 +894,6 @@ def planted_check(
 
 
 # --------------------------------------------------------------------------------- ablation and Table 2
-def ablation_on(datas: dict[str, PairData], pair: str, **kw) -> pd.DataFrame:
-    """:func:`ablation` on ``datas[pair]`` (``kw``: ks, betas, seeds, sgd, device); an empty frame if the pair
-    was not loaded."""
-    return ablation(datas[pair], **kw) if pair in datas else pd.DataFrame()
-
-
-def ablation_summary(abl: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds of validation and test P@1 (%) per (param, value) of :func:`ablation`'s rows."""
-    if abl.empty:
-        return pd.DataFrame()
-    return (abl.groupby(["param", "value"])[["val p@1", "test p@1"]].agg(["mean", "std"]) * 100).round(2)
 
 
 def neighbour_tables(
@@ -1296,155 +965,15 @@ def plot_table1a(runs: pd.DataFrame, datas: dict[str, PairData]) -> plt.Figure:
     return fig
 
 
-def plot_fewer_pairs(sweep: pd.DataFrame, datas: dict[str, PairData], pairs: Sequence[str]) -> plt.Figure:
-    """P@1 (%, CSLS) against the number of training pairs (log scale) for MSE, MSE+LPL and Procrustes, one panel
-    per pair of ``pairs``: mean over seeds with a +-1 std band (:func:`fewer_pairs`'s rows)."""
-    long = sweep.assign(**{"P@1 (%)": 100 * sweep["p@1"]})
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5.6 * len(pairs), 4.2), squeeze=False)
-    for ax, p in zip(axes[0], pairs):
-        plotting.curves_with_band(
-            long[long["pair"] == p],
-            x="n_pairs",
-            y="P@1 (%)",
-            hue="method",
-            ax=ax,
-            logx=True,
-            order=["MSE", "MSE+LPL", "Procrustes"],
-            xlabel="training pairs (log scale)",
-            title=f"{p.upper()}: {datas[p].vectors_label}",
-        )
-    return fig
-
-
-def plot_ablation(abl: pd.DataFrame, pair: str) -> plt.Figure:
-    """Validation and test P@1 (%) of LPA+MSE (CSLS) against k (left) and beta (right, log scale): mean +- std
-    over seeds of :func:`ablation`'s rows. A figure saying so if the ablation did not run."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    if abl.empty:
-        for ax in axes:
-            ax.text(0.5, 0.5, f"no ablation: {pair} was not loaded", ha="center", va="center")
-            ax.set_axis_off()
-        return fig
-    long = abl.melt(
-        id_vars=["param", "value", "seed"], value_vars=["val p@1", "test p@1"], var_name="split", value_name="P@1"
-    )
-    long["P@1 (%)"] = 100 * long["P@1"]
-    for ax, param in zip(axes, ["k", "beta"]):
-        plotting.curves_with_band(
-            long[long["param"] == param],
-            x="value",
-            y="P@1 (%)",
-            hue="split",
-            ax=ax,
-            logx=(param == "beta"),
-            xlabel=param,
-            title=f"LPA+MSE on {pair.upper()}: {param}",
-        )
-    return fig
-
-
 def _paper_pairs(datas: dict[str, PairData]) -> list[str]:
     """The panels of the Table 1a figure: the pairs beside which the paper's figures stand, and the pairs that ran
     on one's own data (ours alone), in run order."""
     return [p for p in datas if datas[p].config.paper_figures or datas[p].config.own_data]
 
 
-def _labels(datas: dict[str, PairData], pairs: Sequence[str]) -> str:
-    return "; ".join(f"{p.upper()}: {datas[p].label}" for p in pairs if p in datas)
-
-
-def caption(name: str, cfg: Settings, datas: dict[str, PairData]) -> dict[str, Any]:
-    """The glued parts of figure ``name``'s caption, from the data loaded and the seeds run:
-    ``<key>_data`` (which vectors) and ``<key>_runs`` (e.g. ``"1 seed per point"``), ``<key>`` = ``name`` with
-    ``_`` for ``-``; the ablation's also ``<key>_k`` and ``<key>_beta`` (the values held fixed)."""
-    key = name.replace("-", "_")
-    seeds = plotting.n_runs(len(cfg.seeds))
-    if name == "fig-03-table1a":
-        data = _labels(datas, _paper_pairs(datas)) or "no pair of the paper's Table 1a"
-        return {f"{key}_data": data, f"{key}_runs": f"{seeds} for the SGD rows"}
-    if name == "fig-03-fewer-pairs":
-        return {f"{key}_data": _labels(datas, cfg.sweep_pairs), f"{key}_runs": f"{seeds} per point"}
-    if name == "fig-03-ablation":
-        data = _labels(datas, [cfg.ablation_pair]) or f"{cfg.ablation_pair.upper()}: not loaded"
-        return {
-            f"{key}_data": data,
-            f"{key}_runs": f"{seeds} per point",
-            f"{key}_k": int(cfg.sgd["k"]),
-            f"{key}_beta": f"{cfg.sgd['beta']:g}",
-        }
-    raise KeyError(f"no figure {name!r} in chapter 03")
-
-
 # ------------------------------------------------------------------------------------- claims and findings
 #: The verdict of a claim measured on one's own data: no figure of the paper to hold it against.
 NO_PAPER_FIGURE = "no paper figure"
-
-
-def claims_table(runs: pd.DataFrame, sweep: pd.DataFrame, datas: Mapping[str, PairData] | None = None) -> pd.DataFrame:
-    """The chapter's verdicts for the reproduction report, from :func:`lpa_vs_baselines` and
-    :func:`lpl_gain_by_size`: per pair, LPA + MSE (CSLS) above MSE by SGD (:func:`effect_verdict` of the gain
-    over seeds) and within 2 points of the best algebraic row (artefact ``"lpl.table1a"``); per fewer-pairs pair,
-    LPL's gain at <= 1,000 pairs (``"lpl.fewer_pairs"``). Columns: artefact, claim, paper, ours, verdict.
-
-    A pair that ran on one's own data (:func:`own_data_pairs` of ``datas``) keeps its measurements in ``ours``,
-    but its ``paper`` reads :data:`NOT_IN_PAPER` and its verdict :data:`NO_PAPER_FIGURE`: nothing is held
-    against the paper there."""
-    own = own_data_pairs(datas)
-    lpa, mse, verdicts = "LPA+MSE, SGD (CSLS)", "MSE, SGD (NN)", []
-    algebraic = [m for m in papers.TABLE1A if m.startswith(("Shigeto", "Artetxe", "Smith"))]
-    for _, r in lpa_vs_baselines(runs).iterrows():
-        pair, diff, std = r["pair"], r["LPA - MSE"], r["std over seeds"]
-        wins, n = (int(x) for x in str(r["seeds LPA > MSE"]).split("/"))
-        in_paper = papers.table1a(pair, lpa) is not None
-        best_paper = max(papers.table1a(pair, m) for m in algebraic) if in_paper else None
-        verdicts.append(
-            {
-                "artefact": "lpl.table1a",
-                "claim": f"{pair}: LPA + MSE (CSLS) above MSE by SGD",
-                "paper": (
-                    f"{papers.table1a(pair, lpa):.2f} vs {papers.table1a(pair, mse):.2f}"
-                    if in_paper
-                    else "pair not in the paper"
-                ),
-                "ours": f"{r['LPA+MSE (CSLS)']:.2f} vs {r['MSE SGD (CSLS)']:.2f} (both CSLS): {diff:+.2f} "
-                f"(std {std:.2f}), LPA ahead in {wins}/{n} seeds"
-                + ("; within the spread over seeds" if 0 < diff <= std else ""),
-                "verdict": effect_verdict(diff, std, wins, n),
-            }
-        )
-        verdicts.append(
-            {
-                "artefact": "lpl.table1a",
-                "claim": f"{pair}: LPA + MSE within 2 points of the best algebraic baseline",
-                "paper": (
-                    f"{papers.table1a(pair, lpa):.2f} vs best {best_paper:.2f}" if in_paper else "pair not in the paper"
-                ),
-                "ours": f"{r['LPA+MSE (CSLS)']:.2f} vs {r['best algebraic']:.2f} ({r['best algebraic row']})",
-                "verdict": "yes" if r["LPA - best algebraic"] >= -2 else "no",
-            }
-        )
-    gain = lpl_gain_by_size(sweep)
-    small = gain[pd.to_numeric(gain["size"], errors="coerce") <= 1000]
-    for pair, g in small.groupby("pair"):
-        wins = g["seeds LPL > MSE"].map(lambda s: int(str(s).split("/")[0]) == int(str(s).split("/")[1]))
-        mean_gain = g["LPL gain (points)"].mean()
-        verdicts.append(
-            {
-                "artefact": "lpl.fewer_pairs",
-                "claim": f"{pair}: LPL helps most with few pairs (<= 1,000)",
-                "paper": "LPL reduces the size of the supervised set needed",
-                "ours": f"mean LPL gain over MSE at {', '.join(map(str, g['size']))} pairs: "
-                f"{mean_gain:+.2f} points; LPL ahead in every seed at {int(wins.sum())} of "
-                f"{len(g)} sizes",
-                "verdict": "yes" if mean_gain > 0 and wins.mean() > 0.5 else ("partly" if mean_gain > 0 else "no"),
-            }
-        )
-    out = pd.DataFrame(verdicts)
-    if own and len(out):
-        mine = out["claim"].str.split(":").str[0].isin(own)
-        out.loc[mine, "paper"] = NOT_IN_PAPER
-        out.loc[mine, "verdict"] = NO_PAPER_FIGURE
-    return out
 
 
 def findings_own(datas: Mapping[str, PairData] | None) -> str:
@@ -1462,96 +991,3 @@ def findings_own(datas: Mapping[str, PairData] | None) -> str:
         f'"{NOT_IN_PAPER}" and the claims table draws no verdict against the paper there '
         f'("{NO_PAPER_FIGURE}").'
     )
-
-
-def findings(
-    ch: Chapter,
-    cfg: Settings,
-    runs: pd.DataFrame,
-    sweep: pd.DataFrame,
-    abl: pd.DataFrame,
-    datas: Mapping[str, PairData] | None = None,
-) -> dict[str, Any]:
-    """The numbers of the "What we found" section, as plain Python values to glue (all in P@1 points or %):
-
-    - ``found_n_pairs``, ``found_n_better`` (pairs where LPA + MSE's mean gain over MSE by SGD is positive),
-      ``found_n_clear`` (larger than its std over seeds), ``found_gain_by_pair`` (a string, per pair);
-    - ``paper_n_wins`` of ``paper_n_pairs``: the pairs where the paper's LPA + MSE beats its MSE by SGD;
-    - ``found_alg_min`` / ``_max`` (LPA minus the best algebraic row), ``found_alg_by_pair`` (a string),
-      ``found_procrustes_min`` / ``_max`` (LPA minus Procrustes with CSLS);
-    - ``found_fewer_min`` / ``_max`` (LPL's gain over MSE over the sizes and pairs), ``found_fewer_by_pair``;
-    - ``found_abl_pair``, ``found_abl_k`` and ``found_abl_beta`` (chosen on validation), ``found_abl_lo`` /
-      ``_hi`` (the range of test P@1 over the grid; NaN without ablation);
-    - ``found_own_data``: a sentence naming the pairs of ``datas`` that ran on one's own data, for which the
-      claims table draws no verdict against the paper (or saying that every pair ran on the book's data);
-    - ``found_wall_s`` (the chapter's wall time so far) and ``found_profile``.
-    """
-    c = lpa_vs_baselines(runs)
-    lpa, mse = "LPA+MSE, SGD (CSLS)", "MSE, SGD (NN)"
-    paper_pairs = list(papers.TABLE1A[lpa])
-    out: dict[str, Any] = {
-        "found_n_pairs": len(c),
-        "found_n_better": int((c["LPA - MSE"] > 0).sum()),
-        "found_n_clear": int((c["LPA - MSE"] > c["std over seeds"]).sum()),
-        "found_gain_by_pair": "; ".join(
-            f"{r['pair'].upper()} {r['LPA - MSE']:+.1f} ± {r['std over seeds']:.1f} "
-            f"({r['LPA+MSE (CSLS)']:.1f}% vs {r['MSE SGD (CSLS)']:.1f}%, LPA ahead on "
-            f"{r['seeds LPA > MSE']} seeds)"
-            for _, r in c.iterrows()
-        ),
-        "paper_n_wins": sum(papers.table1a(p, lpa) > papers.table1a(p, mse) for p in paper_pairs),
-        "paper_n_pairs": len(paper_pairs),
-        "found_alg_min": float(c["LPA - best algebraic"].min()),
-        "found_alg_max": float(c["LPA - best algebraic"].max()),
-        "found_alg_by_pair": "; ".join(
-            f"{r['pair'].upper()} {r['LPA - best algebraic']:+.1f} against "
-            f"{r['best algebraic row']} at {r['best algebraic']:.1f}%"
-            for _, r in c.iterrows()
-        ),
-        "found_procrustes_min": float(c["LPA - Procrustes (CSLS)"].min()),
-        "found_procrustes_max": float(c["LPA - Procrustes (CSLS)"].max()),
-    }
-    gain = lpl_gain_by_size(sweep)
-    per_pair = []
-    for p, g in gain.groupby("pair", sort=False):
-        best = g.loc[g["LPL gain (points)"].idxmax()]
-        std = 0.0 if pd.isna(best["std"]) else best["std"]
-        per_pair.append(
-            f"{p.upper()} from {g['LPL gain (points)'].min():+.1f} to {g['LPL gain (points)'].max():+.1f}"
-            f", largest at {best['size']} pairs ({best['LPL gain (points)']:+.1f} ± {std:.1f})"
-        )
-    out.update(
-        {
-            "found_fewer_min": float(gain["LPL gain (points)"].min()),
-            "found_fewer_max": float(gain["LPL gain (points)"].max()),
-            "found_fewer_by_pair": "; ".join(per_pair),
-        }
-    )
-    out["found_abl_pair"] = cfg.ablation_pair.upper()
-    if len(abl):
-        by = abl.groupby(["param", "value"])["val p@1"].mean()
-        test = 100 * abl.groupby(["param", "value"])["test p@1"].mean()
-        out.update(
-            {
-                "found_abl_k": f"{by['k'].idxmax():g}",
-                "found_abl_beta": f"{by['beta'].idxmax():g}",
-                "found_abl_lo": float(test.min()),
-                "found_abl_hi": float(test.max()),
-            }
-        )
-    else:
-        out.update(
-            {"found_abl_k": "-", "found_abl_beta": "-", "found_abl_lo": float("nan"), "found_abl_hi": float("nan")}
-        )
-    own = [p for p in (datas or {}) if p in own_data_pairs(datas)]
-    out["found_own_data"] = (
-        f"{', '.join(f'{p.upper()} ({datas[p].label})' for p in own)} ran on data given by the parameters, not "
-        f"the paper's: the paper has no figure for {'it' if len(own) == 1 else 'them'}, so the tables say "
-        f'"{NOT_IN_PAPER}" and the claims table draws no verdict against the paper there '
-        f'("{NO_PAPER_FIGURE}").'
-        if own
-        else "every pair ran on the book's own data or the paper's files; the paper's figures stand beside ours "
-        "wherever the paper has the pair."
-    )
-    out.update({"found_wall_s": float(time.perf_counter() - ch.started), "found_profile": ch.profile})
-    return out
