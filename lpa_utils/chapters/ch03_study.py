@@ -103,7 +103,7 @@ def protocol(profile: str, base_seed: int = 0, n_runs: int | None = None) -> Pro
         ridges=(1.0, 10.0, 100.0, 1000.0) if full else (10.0,),
         n_val_words=500 if full else 150,
         sgd=dict(lr=0.03, batch_size=256, epochs=150 if full else 10, patience=50 if full else None, val_every=5),
-        refine=dict(n_iter=3, n_words=10_000) if full else dict(n_iter=1, n_words=2_000),
+        refine=dict(n_iter=2, n_words=10_000) if full else dict(n_iter=1, n_words=2_000),
         sizes=(100, 250, 1000, "all") if full else (250,),
         sweep_steps=1200 if full else 60,
         base_seed=int(base_seed),
