@@ -196,3 +196,120 @@ def test_low_rank_source_vocabulary_gives_the_same_statistics(method):
     np.testing.assert_allclose(got, want, atol=2e-5)
     top = translate(Q, T, method, k=10, topk=3, beta=12.0, src_ref=R, device="cpu")
     np.testing.assert_array_equal(top.numpy(), np.argsort(-want, axis=1, kind="stable")[:, :3])
+
+
+# ------------------------------------------------------------------------- numba kernels against torch
+from lpa_utils.maths import retrieval as R  # noqa: E402
+
+
+@pytest.fixture
+def torch_path(monkeypatch):
+    """Run ``translate`` with the plain torch selections (``torch.topk``), as on a GPU or without numba."""
+    monkeypatch.setattr(R, "USE_KERNELS", False)
+
+
+def _both_paths(monkeypatch, *args, **kw):
+    assert R.kernel_path("cpu") == "numba", "numba is in requirements.txt: the kernel path should be active"
+    got = translate(*args, **kw)
+    monkeypatch.setattr(R, "USE_KERNELS", False)
+    try:
+        want = translate(*args, **kw)
+    finally:
+        monkeypatch.setattr(R, "USE_KERNELS", True)
+    return got, want
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf"])
+@pytest.mark.parametrize("with_ref", [False, True])
+@pytest.mark.parametrize("shape", [(40, 530, 16), (3, 700, 8), (300, 2000, 24)])
+def test_kernel_path_equals_torch_path_bit_for_bit(monkeypatch, method, with_ref, shape):
+    q, m, d = shape
+    rng = np.random.default_rng(q + m)
+    Q, T = rng.normal(size=(q, d)).astype(np.float32), rng.normal(size=(m, d)).astype(np.float32)
+    ref = np.vstack([Q, rng.normal(size=(90, d)).astype(np.float32)]) if with_ref else None
+    for beta in (12.0, 60.0) if method == "isf" else (12.0,):
+        kw = dict(k=10, topk=7, batch_size=333, beta=beta, src_ref=ref, device="cpu", return_scores=True)
+        (gi, gv), (wi, wv) = _both_paths(monkeypatch, Q, T, method, **kw)
+        assert torch.equal(gv, wv), f"{method}: scores differ by {(gv - wv).abs().max().item():.3g}"
+        _assert_same_rows_up_to_ties(gi, wi, gv)
+        # default blocks, no scores
+        gi2, wi2 = _both_paths(monkeypatch, Q, T, method, k=10, topk=5, beta=beta, src_ref=ref, device="cpu")
+        _assert_same_rows_up_to_ties(gi2, wi2, gv[:, :5])
+
+
+def _assert_same_rows_up_to_ties(got, want, scores):
+    """The same rows wherever a score is not tied with a neighbour; within a run of equal scores the kernel path
+    lists the lower rows first (torch.topk's order there is unspecified)."""
+    tied = torch.zeros_like(scores, dtype=torch.bool)
+    eq = scores[:, 1:] == scores[:, :-1]
+    tied[:, 1:] |= eq
+    tied[:, :-1] |= eq
+    assert torch.equal(got[~tied], want[~tied]), "different rows"
+    assert bool((got[:, 1:] > got[:, :-1])[eq].all()), "tied scores must list the lower row first"
+
+
+def _tied_unit_vectors(n: int, d: int, ones: int, rng) -> np.ndarray:
+    """Rows with ``ones`` entries equal to 1 (the rest 0): unit rows of 1/sqrt(ones), so every cosine between two
+    rows is a multiple of 1/ones, exactly, and many are equal."""
+    X = np.zeros((n, d), dtype=np.float32)
+    for i in range(n):
+        X[i, rng.choice(d, size=ones, replace=False)] = 1.0
+    return X
+
+
+def _dense_reference(Q, T, method, k, beta):
+    """The full score matrix in float64 from the formulas (src_ref = the queries) and its ranking, best first,
+    ties to the lower target row (a stable sort)."""
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    Tn = T / np.linalg.norm(T, axis=1, keepdims=True)
+    S = Qn.astype(np.float64) @ Tn.T.astype(np.float64)
+    if method == "nn":
+        score = S
+    elif method == "csls":
+        r_t = -np.sort(-S, axis=1)[:, :k].mean(1)
+        r_s = -np.sort(-S, axis=0)[:k].mean(0)
+        score = 2 * S - r_t[:, None] - r_s[None, :]
+    else:
+        score = beta * S - np.log(np.exp(beta * S).sum(0))[None, :]
+    return score, np.argsort(-score, axis=1, kind="stable")
+
+
+@pytest.mark.parametrize("method", ["nn", "csls", "isf"])
+def test_translate_with_ties_matches_a_dense_reference(method):
+    # 4 ones in 12 dimensions: cosines in {0, 1/4, ..., 1}; k = 4, so r_T and r_S are multiples of 1/16 and every
+    # score is exact in float32: equal scores are exactly equal, and the lower target row must come first
+    rng = np.random.default_rng(7)
+    Q, T = _tied_unit_vectors(50, 12, 4, rng), _tied_unit_vectors(900, 12, 4, rng)
+    T[500:520] = T[100:120]  # duplicated targets: identical columns (equal isf normalisers too)
+    score, order = _dense_reference(Q, T, method, k=4, beta=4.0)
+    assert (np.diff(np.sort(score, axis=1), axis=1) == 0).any(), "the case must contain ties"
+    for bs in (None, 64, 901):
+        top, sc = translate(Q, T, method, k=4, topk=12, batch_size=bs, beta=4.0, device="cpu", return_scores=True)
+        top = top.numpy()
+        want = np.take_along_axis(score, top, 1)
+        np.testing.assert_allclose(sc.numpy(), want, atol=1e-6)
+        if method != "isf":
+            np.testing.assert_array_equal(top, order[:, :12])
+        else:
+            # exp and the normaliser are rounded in float32, so scores that differ by an ulp in float64 may swap;
+            # the exact ties (duplicated targets: identical columns) must still list the lower row first
+            assert (want >= np.take_along_axis(score, order[:, 11:12], 1) - 1e-6).all()
+            exact = want[:, 1:] == want[:, :-1]
+            assert exact.any() and (top[:, 1:] > top[:, :-1])[exact].all()
+
+
+@pytest.mark.parametrize("n", [1, 5, 63, 64, 100, 257, 1500, 20_001])
+@pytest.mark.parametrize("k", [1, 3, 10, 17])
+def test_row_topk_values_kernel_is_exact(n, k):
+    if k > n:
+        pytest.skip("k > n")
+    from lpa_utils.maths.topk_kernels import row_topk_values
+
+    rng = np.random.default_rng(n * 31 + k)
+    S = rng.normal(size=(40, n)).astype(np.float32)
+    S[1] = 0.5  # a constant row
+    S[2, ::3] = 2.0  # many ties at the top
+    S[3] = np.round(S[3] * 2) / 2  # few distinct values
+    out = np.empty((40, k), dtype=np.float32)
+    row_topk_values(S, k, out, 0, 40)
+    np.testing.assert_array_equal(out, torch.from_numpy(S).topk(k, dim=1).values.numpy())

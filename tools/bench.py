@@ -14,8 +14,13 @@
 - LPA on 3,000 pairs (300 d -> 300 d, neighbours among 20,000 source words): phase 1 (neighbours + LLE weights)
   against scikit-learn's brute-force neighbours + ``barycenter_weights``; one epoch of phase 2 against one MSE epoch
   and against the literal (p, k, d) form of eq. 5.
+- 10 SGD alignment runs trained as one batched model against one run alone (``tools.bench_runs``; issue 17).
+- MiniLM sentence encoding, each path of ``encoders.MINILM_PATHS`` on the same NLI sentences, side by side:
+  sentences per second and the largest difference to the reference vectors (skipped when MiniLM or the NLI data
+  are not in the data cache).
 
-Targets (issue 4): never slower than the scikit-learn reference; CSLS within 2x of the matmul bound. The vectors
+Targets (issues 4 and 17): never slower than the scikit-learn reference; CSLS within 1.5x of the matmul bound
+(NN and the inverted softmax within 2x); 10 batched runs within 3x of one run. The vectors
 are the first 20,000 Finnish floret vectors when cached (``floret-fi-300d``), else seeded Gaussian data; the CSLS
 rows use seeded Gaussian data (no cached 300-d vocabulary has 200,000 words). The machine is shared: timings are
 the best of ``--repeat`` runs and are only comparable within one table.
@@ -39,15 +44,25 @@ from lpa_utils.align import SGDAligner, lle_neighbourhoods
 from lpa_utils.data import DATASETS, load_embeddings
 from lpa_utils.maths.lle import lle_weights
 from lpa_utils.maths.neighbors import knn
-from lpa_utils.maths.retrieval import _block_rows, translate, unit_rows
+from lpa_utils.maths.retrieval import _block_rows, kernel_path, translate, unit_rows
 from lpa_utils.report.results import Results, load
 from lpa_utils.report.tables import md_table
+from tools.bench_runs import batched_runs_ratio
 from tools.paths import results_dir
 
 SIZES = {
     "full": dict(n=20_000, d=300, k=10, kdtree_queries=2_000, q=1_500, m=200_000, pairs=3_000),
     "smoke": dict(n=2_000, d=64, k=10, kdtree_queries=500, q=150, m=20_000, pairs=300),
 }
+#: the batched-runs row (tools.bench_runs): its realistic case with fewer epochs in the full profile (the ratio
+#: is a per-step cost, so the epochs only scale both timings), a tiny case in the smoke profile
+RUNS = {
+    "full": dict(n_runs=10, epochs=20),
+    "smoke": dict(n_runs=10, epochs=2, case=dict(n_words=1_000, dim=32, n_pairs=200, n_val=50, noise=2.2)),
+}
+#: sentences of the encoding rows (distinct SNLI dev sentences)
+ENCODE_TEXTS = {"full": 1_000, "smoke": 64}
+TARGETS = {"<= 1x": 1.0, "<= 1.5x": 1.5, "<= 2x": 2.0, "<= 3x": 3.0}
 
 
 def _best_of(fn: Callable[[], object], repeat: int) -> float:
@@ -84,7 +99,7 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
 
     def add(task, size, ours_s, reference, ref_s, target, data, note=""):
         ratio = ours_s / ref_s if ref_s > 0 else float("nan")
-        meets = {"<= 1x": ratio <= 1.0, "<= 2x": ratio <= 2.0}.get(target)
+        meets = bool(ratio <= TARGETS[target]) if target in TARGETS else None
         rows.append(
             {
                 "task": task,
@@ -167,7 +182,8 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
     gflops = 2.0 * q * m * d / t_mm / 1e9
     size_r = f"{q:,} x {m:,} x {d} d"
     glabel = "Gaussian (seed 1)"
-    for meth, target in (("csls", "<= 2x"), ("nn", "<= 2x"), ("isf", "<= 2x")):
+    sel = f"selections: {kernel_path('cpu')}"
+    for meth, target in (("csls", "<= 1.5x"), ("nn", "<= 2x"), ("isf", "<= 2x")):
         t_r = _best_of(lambda: translate(Q, T, meth, k=10, topk=10, device="cpu"), repeat)
         add(
             f"retrieval {meth.upper()} (translate)",
@@ -177,7 +193,7 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
             t_mm,
             target,
             glabel,
-            note=f"ours achieves {2.0 * q * m * d / t_r / 1e9:.0f} GFLOP/s",
+            note=f"ours achieves {2.0 * q * m * d / t_r / 1e9:.0f} GFLOP/s; {sel}",
         )
     threads = torch.get_num_threads()
     if threads > 1:
@@ -194,9 +210,9 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
             t_c1,
             f"torch matmul, same size, 1 thread ({2.0 * q * m * d / t_mm1 / 1e9:.0f} GFLOP/s)",
             t_mm1,
-            "<= 2x",
+            "<= 1.5x",
             glabel,
-            note=f"the same comparison on one thread (the rows above use {threads})",
+            note=f"the same comparison on one thread (the rows above use {threads}); {sel}",
         )
 
     # ---- LPA on 3,000 pairs: phase 1 against scikit-learn, one phase-2 epoch against MSE and the literal eq. 5
@@ -255,7 +271,68 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
         xlabel,
         note="ours uses sum_j W_ij f(x_j) = f(sum_j W_ij x_j) for the linear f",
     )
+
+    # ---- 10 SGD runs as one batched model against one run (tools.bench_runs)
+    br = batched_runs_ratio(threads=torch.get_num_threads(), repeat=repeat, **RUNS[profile])
+    case = br.get("case", {})
+    add(
+        f"{br['runs']} SGD runs, one batched model",
+        f"{case.get('n_words', '?'):,} words, {case.get('n_pairs', '?'):,} pairs, {case.get('dim', '?')} d, "
+        f"{br.get('epochs', br.get('steps'))} {'epochs' if 'epochs' in br else 'steps'}",
+        br["t_batched"],
+        "one run alone",
+        br["t_one"],
+        "<= 3x",
+        "planted Gaussian (tools.bench_runs)",
+        note=f"{br['runs']} runs one after another would take about {br['runs']}x; CPU-time ratio {br['cpu_ratio']}",
+    )
+
+    # ---- MiniLM encoding paths side by side (skipped without the model or the NLI data)
+    enc = encoding_rates(ENCODE_TEXTS[profile], repeat=repeat)
+    if enc is not None:
+        ref = enc.iloc[0]
+        for r in enc.iloc[1:].itertuples(index=False):
+            add(
+                f"MiniLM encoding ({r.path})",
+                f"{r.texts:,} SNLI sentences",
+                r.seconds,
+                f"MiniLM encoding ({ref['path']}, the reference)",
+                float(ref["seconds"]),
+                "-",
+                "SNLI dev",
+                note=(
+                    f"{r.sentences_per_s:,.0f} against {ref['sentences_per_s']:,.0f} sentences/s; largest "
+                    f"|difference| to the reference vectors {r.max_abs_diff:.2g}, smallest cosine {r.min_cosine:.4f}"
+                ),
+            )
+    elif progress:
+        print("  MiniLM encoding: skipped (MiniLM or the SNLI data not in the data cache; make data)", flush=True)
     return pd.DataFrame(rows)
+
+
+def encoding_rates(n_texts: int, repeat: int = 1) -> pd.DataFrame | None:
+    """:func:`lpa_utils.data.encoders.compare_paths` on the first ``n_texts`` distinct SNLI dev sentences, or None
+    when MiniLM or the SNLI data are not in the data cache (nothing is downloaded here)."""
+    from lpa_utils.data import encoders
+
+    try:
+        if not (DATASETS.get("minilm").is_cached() and DATASETS.get("snli").is_cached()):
+            return None
+        from lpa_utils.data.nli import load_snli
+
+        dev = load_snli()["dev"]
+    except Exception:  # noqa: BLE001 - the benchmark runs without the optional data and says so
+        return None
+    texts = list(dict.fromkeys(dev["premise"].tolist() + dev["hypothesis"].tolist()))[:n_texts]
+    df = encoders.compare_paths(texts, tuple(encoders.MINILM_PATHS), repeat=repeat)
+    for r in df.itertuples(index=False):
+        print(
+            f"  MiniLM encoding {r.path:<5} {r.sentences_per_s:8.1f} sentences/s ({r.texts:,} sentences, "
+            f"{r.seconds:.2f} s)  max |diff| to {df['path'].iloc[0]} {r.max_abs_diff:.3g}, min cosine "
+            f"{r.min_cosine:.5f}",
+            flush=True,
+        )
+    return df
 
 
 def main(argv=None) -> pd.DataFrame:

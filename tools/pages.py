@@ -7,6 +7,7 @@ from the run that built it, never typed by hand. :func:`write_generated_pages` i
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from lpa_utils.report.claims import claims_markdown
 from lpa_utils.report.papers import DATA_SIZES
 from lpa_utils.report.results import load_all
 from lpa_utils.report.tables import md_table
+from tools import report_pages
 from tools.bench import bench_markdown as bench_table
 from tools.paths import results_dir
 from tools.scaling import plot as plot_scaling
+from tools.scaling import plot_runs
 
 CHAPTERS = (
     "01_manifolds",
@@ -91,6 +94,57 @@ def bench_markdown(profile: str) -> str:
         return "*No benchmark results in this build (run `python -m tools.bench`).*\n"
 
     return bench_table(profile)
+
+
+def budget_markdown(profile: str) -> str:
+    """Each build step's measured time against its budget (``budget[.smoke].json``, written by ``tools.book``
+    as the build goes), with the total; steps over budget are marked."""
+    from tools.book import BUDGETS, fmt_duration  # here: tools.book imports this module
+
+    path = results_dir() / f"budget{'' if profile == 'full' else '.' + profile}.json"
+    budgets = BUDGETS.get(profile, {})
+    if not path.exists():
+        rows = [
+            {"step": k, "budget": fmt_duration(v), "measured": "not run", "measured / budget": ""}
+            for k, v in budgets.items()
+        ]
+        return "*No timed build in this profile yet.* The budgets:\n\n" + md_table(pd.DataFrame(rows)) + "\n"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    rows = []
+    for r in doc.get("steps", []):
+        sec, bud = r.get("seconds"), r.get("budget_s")
+        rows.append(
+            {
+                "step": r.get("label", r.get("step")),
+                "budget": fmt_duration(bud) if bud else "",
+                "measured": "not run" if sec is None else fmt_duration(sec),
+                "measured / budget": "" if r.get("ratio") is None else f"{r['ratio']:.2f}",
+                "within budget": "" if r.get("over") is None else ("**no**" if r["over"] else "yes"),
+            }
+        )
+    head = (
+        f"Build of {doc.get('finished', '?')} ({doc.get('profile')} profile, {doc.get('cpus', '?')} CPUs): "
+        f"**{fmt_duration(doc.get('total_s', 0))}** for the timed steps against a budget of "
+        f"{fmt_duration(doc.get('total_budget_s', 0))}. `make book` prints each line as it goes, with an estimate "
+        "of what is left; a step over its budget is a warning, not a failure.\n\n"
+    )
+    return head + md_table(pd.DataFrame(rows)) + "\n"
+
+
+def runs_markdown(profile: str, out_dir: Path) -> str:
+    """The time of R SGD alignment runs trained as one batched model against R (``tools.scaling``'s ``runs``
+    table, from ``tools.bench_runs.time_vs_runs``): a plot and its table."""
+    docs = load_all(profile, results_dir())
+    table = docs.get("scaling", {}).get("tables", {}).get("runs")
+    if not table:
+        return "*No time-against-runs measurement in this build (run `python -m tools.scaling`).*\n"
+    df = pd.DataFrame(table)
+    plot_runs(df, out_dir / "runs.png")
+    return (
+        "```{figure} _generated/runs.png\n:alt: seconds against the number of runs trained as one batched model\n\n"
+        "Wall time of R alignment runs trained as one batched model against R (dots), and R independent runs "
+        "(the dashed line through one run), measured in this build.\n```\n\n" + md_table(df, ".3g")
+    )
 
 
 def _largest_encoding(log: list[dict], encoder: str | None = None, min_texts: int = 10_000) -> dict | None:
@@ -265,9 +319,13 @@ def write_generated_pages(out_dir: Path, profile: str = "full") -> list[Path]:
     except ImportError:
         pages["claims.inc"] = "## Results by chapter\n\n" + records_markdown(profile)
     pages["bench.inc"] = bench_markdown(profile)
+    pages["budget.inc"] = budget_markdown(profile)
+    pages["runs.inc"] = runs_markdown(profile, out_dir)
     pages["data_cost.inc"] = data_cost_markdown()
     pages["scaling.inc"] = scaling_markdown(profile, out_dir)
     pages["expected.inc"] = expected_times_markdown(profile)
+    pages["verdict_rule.inc"] = report_pages.verdict_rule_markdown()
+    pages["stability.inc"] = report_pages.stability_markdown(profile)
     written = []
     for name, text in pages.items():
         p = out_dir / name

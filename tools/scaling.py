@@ -3,8 +3,10 @@
 Times the pieces the chapters spend their time in, at several sizes, on Gaussian data of the chapters'
 dimensions (the sizes, not the values, set these costs): neighbours against the vocabulary size, LLE weights
 against the number of points, CSLS retrieval against the number of target words, an LPA training epoch against
-the number of training pairs. Writes ``book/results/scaling[.smoke].json`` (table ``scaling``: one row per
-task and size with seconds); the book's Performance page plots it (:func:`plot`).
+the number of training pairs. Also the time of R SGD alignment runs trained as one batched model against R
+(:func:`tools.bench_runs.time_vs_runs`, table ``runs``). Writes ``book/results/scaling[.smoke].json`` (table
+``scaling``: one row per task and size with seconds); the book's Performance page plots both (:func:`plot`,
+:func:`plot_runs`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from lpa_utils.maths.neighbors import knn
 from lpa_utils.maths.retrieval import translate
 from lpa_utils.report.plotting import set_style
 from lpa_utils.report.results import Results
+from tools.bench_runs import time_vs_runs
 from tools.paths import results_dir
+
+#: run counts and the size of the batched-runs case per profile (full: tools.bench_runs' realistic case, with
+#: fewer epochs than its ratio so that the curve fits the build's budget; smoke: a tiny case)
+RUNS = {
+    "full": dict(run_counts=(1, 2, 5, 10), epochs=10),
+    "smoke": dict(run_counts=(1, 2, 4), epochs=3, case=dict(n_words=1_000, dim=32, n_pairs=200, n_val=50, noise=2.2)),
+}
 
 SIZES = {
     "full": {
@@ -122,6 +132,25 @@ def plot(df: pd.DataFrame, path) -> None:
     plt.close(fig)
 
 
+def plot_runs(df: pd.DataFrame, path) -> None:
+    """Seconds against the number of runs trained as one batched model, with R independent runs (R times the
+    one-run time) for comparison; saved to ``path`` (PNG)."""
+
+    set_style()
+    df = df.sort_values("runs")
+    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    ax.plot(df["runs"], df["seconds"], marker="o", label="batched (one model, R runs)")
+    one = float(df["seconds"].iloc[0]) / float(df["runs"].iloc[0])
+    ax.plot(df["runs"], one * df["runs"], ls="--", color="grey", label="R runs one after another")
+    ax.set_xlabel("runs R")
+    ax.set_ylabel("seconds")
+    ax.set_title(f"Batched SGD runs ({int(df['threads'].iloc[0])} threads)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(argv=None) -> pd.DataFrame:
 
     ap = argparse.ArgumentParser(prog="python -m tools.scaling", description=__doc__.splitlines()[0])
@@ -140,6 +169,10 @@ def main(argv=None) -> pd.DataFrame:
         res.add("wall time", data=f"Gaussian, {r.size:,} {r[1]}", method=r.task, mean=r.seconds, unit="s")
     res.add_table("scaling", df)
     print(df.to_string(index=False))
+    runs = time_vs_runs(threads=torch.get_num_threads(), **RUNS[profile])
+    res.add_table("runs", runs)
+    print("batched SGD runs: time against the number of runs")
+    print(runs.to_string(index=False))
     print(f"wrote {res.save()}")
     return df
 
