@@ -313,12 +313,12 @@ def run(profile: str = "full", repeat: int = 1, progress: bool = True) -> pd.Dat
 def encoding_rates(n_texts: int, repeat: int = 1) -> pd.DataFrame | None:
     """:func:`lpa_utils.data.encoders.compare_paths` on the first ``n_texts`` distinct SNLI dev sentences, or None
     when MiniLM or the SNLI data are not in the data cache (nothing is downloaded here)."""
-    from lpa_utils.data import encoders
+    from lpa_utils.data import encoders  # reason: loads the sentence encoder stack only when its rates are measured
 
     try:
         if not (DATASETS.get("minilm").is_cached() and DATASETS.get("snli").is_cached()):
             return None
-        from lpa_utils.data.nli import load_snli
+        from lpa_utils.data.nli import load_snli  # reason: the NLI data stack only when encoding rates are measured
 
         dev = load_snli()["dev"]
     except Exception:  # noqa: BLE001 - the benchmark runs without the optional data and says so

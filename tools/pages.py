@@ -25,6 +25,7 @@ from lpa_utils.report.results import load_all
 from lpa_utils.report.tables import md_table
 from tools import report_pages
 from tools.bench import bench_markdown as bench_table
+from tools.budget import BUDGETS, fmt_duration
 from tools.paths import results_dir
 from tools.scaling import plot as plot_scaling
 from tools.scaling import plot_runs
@@ -99,8 +100,6 @@ def bench_markdown(profile: str) -> str:
 def budget_markdown(profile: str) -> str:
     """Each build step's measured time against its budget (``budget[.smoke].json``, written by ``tools.book``
     as the build goes), with the total; steps over budget are marked."""
-    from tools.book import BUDGETS, fmt_duration  # here: tools.book imports this module
-
     path = results_dir() / f"budget{'' if profile == 'full' else '.' + profile}.json"
     budgets = BUDGETS.get(profile, {})
     if not path.exists():

@@ -27,8 +27,9 @@ from lpa_utils.align.linear import (
     artetxe2018,
     smith2017,
 )
+from lpa_utils.align.phase1 import lle_neighbourhoods
 from lpa_utils.align.refine import SelfLearning, mutual_nn_pairs, procrustes_refine
-from lpa_utils.align.sgd import SGDAligner, lle_neighbourhoods
+from lpa_utils.align.sgd import SGDAligner
 
 __all__ = [
     "Aligner",

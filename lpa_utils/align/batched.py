@@ -69,6 +69,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from lpa_utils.align.phase1 import lle_neighbourhoods
 from lpa_utils.checks import as_matrix, as_pairs, device_of, whole_number
 
 LOSSES = ("mse", "lpa")
@@ -274,7 +275,6 @@ def _phase1(Xt, runs, P, n_ref, knn_method, lle, lle_reg, lle_steps):
     smaller dictionaries share the work) and each run takes its own rows. Learned weights (``lle="learned"``) come
     from a seeded joint optimisation, so they are computed per (source-word set, k, seed). Both are cached within
     the call."""
-    from lpa_utils.align.sgd import lle_neighbourhoods
 
     lpl = [r for r, run in enumerate(runs) if run.uses_lpl]
     own = {r: torch.unique(P[r][:, 0], return_inverse=True) for r in lpl}  # rows (sorted), pair -> row

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from lpa_utils.align import LeastSquares, Normalize, Pipeline, Procrustes, SelfLearning
 from lpa_utils.align.batched import RunSpec, fit_runs
 from lpa_utils.align.linear import _LinearSource
-from lpa_utils.align.sgd import lle_neighbourhoods  # noqa: F401 (re-exported for the tests)
+from lpa_utils.align.phase1 import lle_neighbourhoods
 from lpa_utils.chapters.ch03_word_alignment import (
     TABLE1A,
     MethodSpec,

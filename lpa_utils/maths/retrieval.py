@@ -62,7 +62,7 @@ def _kernels():
         return None
     if not _KERNELS:
         try:
-            from lpa_utils.maths import topk_kernels
+            from lpa_utils.maths import topk_kernels  # reason: numba is optional; without it the torch path runs
         except ImportError:  # numba missing: the torch path does the same work, slower
             topk_kernels = None
         _KERNELS.append(topk_kernels)
