@@ -49,7 +49,7 @@ def _imports(paths) -> dict[str, str]:
                 continue
             for mod in mods:
                 top = mod.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in ("lpa_utils", "tools", "__future__"):
+                if top not in sys.stdlib_module_names and top not in ("lpa_utils", "tools", "tests", "__future__"):
                     found.setdefault(top, str(path.relative_to(ROOT)))
     return found
 
