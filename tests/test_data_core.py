@@ -253,7 +253,7 @@ def test_sentence_cache_encodes_only_new_texts(monkeypatch, cache):
 
     threads_seen = []
 
-    def fake(texts, device, batch_size):
+    def fake(texts, device, batch_size, path="fp32"):
         seen.extend(texts)
         threads_seen.append(torch.get_num_threads())
         return np.array([[len(t), t.count("a"), 1.0] + [0.0] * 381 for t in texts], dtype=np.float32)

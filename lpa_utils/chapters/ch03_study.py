@@ -770,6 +770,8 @@ def record(res, studies: dict[str, PairStudy], proto: Protocol, claims_df: pd.Da
             "seconds": {p: s.seconds for p, s in studies.items()},
         }
     )
+    if own:
+        res.params["not_in_the_paper"] = sorted(own)
     for p, s in studies.items():
         for method, g in s.table.groupby("method", sort=False):
             for metric in ("p@1", "p@10"):
