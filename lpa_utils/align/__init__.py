@@ -30,6 +30,7 @@ from lpa_utils.align.linear import (
 from lpa_utils.align.phase1 import lle_neighbourhoods
 from lpa_utils.align.refine import SelfLearning, mutual_nn_pairs, procrustes_refine
 from lpa_utils.align.sgd import SGDAligner
+from lpa_utils.align.unsupervised import UnsupervisedSelfLearning
 
 __all__ = [
     "Aligner",
@@ -54,4 +55,5 @@ __all__ = [
     "mutual_nn_pairs",
     "procrustes_refine",
     "SelfLearning",
+    "UnsupervisedSelfLearning",
 ]
