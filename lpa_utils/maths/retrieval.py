@@ -302,13 +302,7 @@ def translate(
         )
         if not return_scores:
             return best_i
-        if fast_isf:
-            best_v = best_v.log()
-        if method == "csls":
-            best_v = 2 * best_v
-            if r_t is not None:
-                best_v = best_v - r_t[:, None]
-        return best_i, best_v
+        return best_i, _final_scores(best_v, method, fast_isf, None if r_t is None else r_t[:, None])
     b = _block_rows(m, q, batch_size)
     best_v = torch.full((q, kt), -math.inf, device=dev)
     best_i = torch.zeros((q, kt), dtype=torch.int64, device=dev)
@@ -345,13 +339,19 @@ def translate(
         best_i = cat_i.gather(1, pos)
     if not return_scores:
         return best_i
+    return best_i, _final_scores(best_v, method, fast_isf, None if r_t_best is None else r_t_best.mean(1, keepdim=True))
+
+
+def _final_scores(best_v: torch.Tensor, method: str, fast_isf: bool, r_t) -> torch.Tensor:
+    """The reported scores from the ranked ones (both paths of :func:`translate`): the inverted softmax's
+    probabilities back to logs, CSLS's ``S - r_S / 2`` doubled and less ``r_T`` ((q, 1), when known)."""
     if fast_isf:
         best_v = best_v.log()
     if method == "csls":
         best_v = 2 * best_v
-        if r_t_best is not None:
-            best_v = best_v - r_t_best.mean(1, keepdim=True)
-    return best_i, best_v
+        if r_t is not None:
+            best_v = best_v - r_t
+    return best_v
 
 
 def _translate_kernels(K, Qn, T_raw, t_inv, method, k, kt, batch_size, beta, col_stat, fast_isf, want_rt, progress):
