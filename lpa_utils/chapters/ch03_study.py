@@ -52,7 +52,7 @@ from lpa_utils.chapters.ch03_word_alignment import (
 from lpa_utils.data import load_embeddings
 from lpa_utils.maths.retrieval import evaluate_translation, gold_table, hits_at
 from lpa_utils.report import papers, plotting
-from lpa_utils.report.verdicts import assess, claim_row
+from lpa_utils.report.verdicts import assess, claim_row, t_interval
 
 #: P@1 (%) below which every method of a fewer-pairs size is "at the floor" (left out of the verdict).
 FLOOR = 2.0
@@ -598,17 +598,17 @@ def plot_grid(grid: pd.DataFrame, pairs: Sequence[str]) -> plt.Figure:
 def plot_fewer(sweep: pd.DataFrame, pairs: Sequence[str], labels: dict[str, str]) -> plt.Figure:
     """P@1 (%, CSLS) against training pairs (log scale) for :data:`SWEEP_METHODS`: mean over runs with a 95 %
     t-band; sizes at the floor (every method below :data:`FLOOR` %) shaded grey."""
-    from scipy import stats
-
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.8 * len(pairs), 4.2), squeeze=False)
+    band = lambda v: t_interval(v) if len(v) > 1 else (v.mean(), v.mean())  # noqa: E731
     for ax, p in zip(axes[0], pairs):
         s = sweep[sweep["pair"] == p]
         for m in SWEEP_METHODS:
-            g = s[s["method"] == m].groupby("n_size")["p@1"].agg(["mean", "std", "count"]).reset_index()
-            half = stats.t.ppf(0.975, np.maximum(g["count"] - 1, 1)) * g["std"].fillna(0) / np.sqrt(g["count"])
+            g = s[s["method"] == m].groupby("n_size")["p@1"]
+            x, mean = np.asarray(list(g.groups)), 100 * g.mean().to_numpy()
+            lo, hi = np.array([band(100 * v.to_numpy()) for _, v in g]).T
             c = plotting.color_for(m)
-            ax.plot(g["n_size"], 100 * g["mean"], marker="o", ms=4, color=c, label=m)
-            ax.fill_between(g["n_size"], 100 * (g["mean"] - half), 100 * (g["mean"] + half), color=c, alpha=0.2, lw=0)
+            ax.plot(x, mean, marker="o", ms=4, color=c, label=m)
+            ax.fill_between(x, lo, hi, color=c, alpha=0.2, lw=0)
         floor = s[s["at floor"]]["n_size"].unique()
         for x in floor:
             ax.axvspan(x / 1.25, x * 1.25, color="0.85", zorder=0)
@@ -682,13 +682,11 @@ def sweep_frame(studies: dict[str, PairStudy]) -> pd.DataFrame:
 
 
 def _mean_ci(values: np.ndarray) -> str:
-    from scipy import stats
-
     v = 100 * np.asarray(values, float)
     if len(v) < 2:
         return f"{v.mean():.1f}"
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return f"{v.mean():.1f} [{v.mean() - half:.1f}, {v.mean() + half:.1f}]"
+    low, high = t_interval(v)
+    return f"{v.mean():.1f} [{low:.1f}, {high:.1f}]"
 
 
 def summary_table(studies: dict[str, PairStudy], own: set[str] = frozenset()) -> pd.DataFrame:
