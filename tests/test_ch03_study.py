@@ -130,3 +130,9 @@ def test_compact_space_keeps_every_retrieval(method):
     assert torch.equal(full, translate(Zs[:200], Zt, method, topk=5, src_ref=Zs))
     same = study.compact_space(Y, Y)  # full rank: nothing to gain, returned as is
     assert same[0].shape == Y.shape
+
+
+@pytest.mark.parametrize(("kw", "name"), [({"n_runs": "ten"}, "runs"), ({"base_seed": -1}, "base_seed")])
+def test_bad_run_parameters_name_the_parameter(kw, name):
+    with pytest.raises((TypeError, ValueError), match=f"parameter {name}"):
+        study.protocol("full", **kw)

@@ -49,6 +49,7 @@ from lpa_utils.chapters.ch03_word_alignment import (
     compact_space,
     load_pair,
 )
+from lpa_utils.checks import whole_number
 from lpa_utils.data import load_embeddings
 from lpa_utils.maths.retrieval import evaluate_translation, gold_table, hits_at
 from lpa_utils.report import papers, plotting
@@ -95,7 +96,7 @@ def protocol(profile: str, base_seed: int = 0, n_runs: int | None = None) -> Pro
     Smoke: 2 runs, a 2-point grid, 10 epochs, one refinement iteration, fewer pairs at 250 pairs only."""
     full = profile == "full"
     return Protocol(
-        n_runs=int(n_runs or (10 if full else 2)),
+        n_runs=whole_number(n_runs, "parameter runs", 1, allow_none=True) or (10 if full else 2),
         n_select=2 if full else 1,
         betas=(0.0, 0.1, 0.3, 1.0, 3.0, 10.0) if full else (0.0, 1.0),
         ks=(5, 10, 20) if full else (10,),
@@ -106,7 +107,7 @@ def protocol(profile: str, base_seed: int = 0, n_runs: int | None = None) -> Pro
         refine=dict(n_iter=2, n_words=10_000) if full else dict(n_iter=1, n_words=2_000),
         sizes=(100, 250, 1000, "all") if full else (250,),
         sweep_steps=600 if full else 60,
-        base_seed=int(base_seed),
+        base_seed=whole_number(base_seed, "parameter base_seed"),
     )
 
 
