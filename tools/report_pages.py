@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lpa_utils.config import REPO_ROOT as ROOT
 from lpa_utils.report.tables import md_table
-from lpa_utils.report.verdicts import worked_example
+from lpa_utils.report.verdicts import REPRODUCED, worked_example
 from tools import compare_verdicts
 from tools.paths import results_dir
 
@@ -24,8 +24,13 @@ def verdict_rule_markdown() -> str:
     table, v = worked_example()
     return (
         md_table(table, floatfmt=".1f")
-        + f"\n\nPaired effect and interval: **{v.text()}** ({v.rule}). The interval lies above 0 on the paper's "
-        "side and outside the margin, so the claim is reproduced, although the effect is not the paper's exactly.\n"
+        + f"\n\nPaired effect and interval: **{v.text()}** ({v.rule})."
+        + (
+            " The interval lies above 0 on the paper's side and outside the margin, so the claim is reproduced, "
+            "although the effect is not the paper's exactly.\n"
+            if v.verdict == REPRODUCED and v.low > v.margin
+            else "\n"
+        )
     )
 
 
